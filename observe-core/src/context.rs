@@ -1,0 +1,73 @@
+//! The current trace, for business records and support tools.
+
+use crate::layer::span_state::SpanState;
+use crate::layer::{ObserveLayer, Shared};
+use std::sync::Arc;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Registry;
+
+/// Runs `f` on observe's state of the current span, if any.
+pub(crate) fn with_current<R>(f: impl FnOnce(&SpanState) -> R) -> Option<R> {
+    with_span(&tracing::Span::current(), f)
+}
+
+/// Runs `f` on observe's state of `span`.
+pub(crate) fn with_span<R>(span: &tracing::Span, f: impl FnOnce(&SpanState) -> R) -> Option<R> {
+    span.with_subscriber(|(id, d)| {
+        let reg = d.downcast_ref::<Registry>()?;
+        let s = reg.span(id)?;
+        let ext = s.extensions();
+        ext.get::<SpanState>().map(f)
+    })
+    .flatten()
+}
+
+/// The telemetry of the current dispatcher, if it is observe's.
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    tracing::dispatcher::get_default(|d| {
+        d.downcast_ref::<ObserveLayer>()
+            .map(|l| Arc::clone(&l.shared))
+    })
+}
+
+/// The 32-hex-digit trace id of the current span, or `None` outside any span.
+///
+/// Store it on business records (an order) at creation time, so support can
+/// go from an order id to its trace.
+///
+/// ```
+/// # let t = observe_core::Telemetry::builder("doc").env_source(|_| None)
+/// #     .log_output(observe_core::LogOutput::Sink(std::sync::Arc::new(observe_core::MemorySink::new())))
+/// #     .build().unwrap();
+/// # tracing::dispatcher::with_default(t.dispatch(), || {
+/// let span = tracing::info_span!("create_order");
+/// let _enter = span.enter();
+/// let trace_id = observe_core::current_trace_id().expect("inside a span");
+/// assert_eq!(trace_id.len(), 32);
+/// # });
+/// ```
+pub fn current_trace_id() -> Option<String> {
+    with_current(|s| s.trace_id_hex().to_owned())
+}
+
+/// The current span's span id (16 hex digits).
+pub fn current_span_id() -> Option<String> {
+    with_current(|s| s.span_id_hex().to_owned())
+}
+
+/// The W3C `traceparent` of the current span (`00-<trace>-<span>-<flags>`).
+pub fn current_traceparent() -> Option<String> {
+    with_current(|s| {
+        format!(
+            "00-{}-{}-{:02x}",
+            s.trace_id_hex(),
+            s.span_id_hex(),
+            s.flags
+        )
+    })
+}
+
+/// The current span's OpenTelemetry span context.
+pub fn current_span_context() -> Option<opentelemetry::trace::SpanContext> {
+    with_current(SpanState::span_context)
+}

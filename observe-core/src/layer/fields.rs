@@ -1,0 +1,286 @@
+//! Field visitors: tracing field values written straight into JSON bytes
+//! (and, when the span or record is exported, into OpenTelemetry values).
+
+use crate::log::json;
+use crate::log::redact::{Redactor, REDACTED};
+use opentelemetry::logs::AnyValue;
+use opentelemetry::{Key, KeyValue, StringValue, Value};
+use std::fmt;
+use tracing::field::{Field, Visit};
+
+/// Keys every line starts with; a user field with one of these names is
+/// written as `field_<name>`.
+pub(crate) const RESERVED: &[&str] = &[
+    "timestamp",
+    "level",
+    "service",
+    "event",
+    "trace_id",
+    "span_id",
+    "message",
+    "target",
+    "event_inferred",
+];
+
+/// Prefix for user fields whose names collide with [`RESERVED`] keys.
+pub(crate) const COLLISION_PREFIX: &str = "field_";
+
+#[inline]
+pub(crate) fn is_reserved(name: &str) -> bool {
+    // Fast reject: reserved names are 5..=14 bytes and start with one of these.
+    match name.as_bytes().first() {
+        Some(b't' | b'l' | b's' | b'e' | b'm') => RESERVED.contains(&name),
+        _ => false,
+    }
+}
+
+/// Writes `"name":` (prefixed if reserved).
+#[inline]
+pub(crate) fn write_field_key(buf: &mut Vec<u8>, name: &str) {
+    if is_reserved(name) {
+        buf.extend_from_slice(b"\"");
+        buf.extend_from_slice(COLLISION_PREFIX.as_bytes());
+        json::escape_into(buf, name);
+        buf.extend_from_slice(b"\":");
+    } else {
+        json::write_key(buf, name);
+    }
+}
+
+/// A value in its native JSON type.
+pub(crate) enum Val<'a> {
+    Str(&'a str),
+    Fmt(fmt::Arguments<'a>),
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+}
+
+#[inline]
+pub(crate) fn write_val(buf: &mut Vec<u8>, v: &Val<'_>, cap: usize) {
+    match v {
+        Val::Str(s) => json::write_str(buf, s, cap),
+        Val::Fmt(a) => json::EscapingWriter::write_quoted(buf, cap, *a),
+        Val::I64(i) => json::write_int(buf, *i),
+        Val::U64(i) => json::write_int(buf, *i),
+        Val::I128(i) => json::write_int(buf, *i),
+        Val::U128(i) => json::write_int(buf, *i),
+        Val::F64(f) => json::write_f64(buf, *f),
+        Val::Bool(b) => buf.extend_from_slice(if *b { b"true" } else { b"false" }),
+    }
+}
+
+pub(crate) fn otel_value(v: &Val<'_>, cap: usize) -> Value {
+    match v {
+        Val::Str(s) => Value::String(StringValue::from(truncate(s, cap).into_owned())),
+        Val::Fmt(a) => Value::String(StringValue::from(
+            truncate(&a.to_string(), cap).into_owned(),
+        )),
+        Val::I64(i) => Value::I64(*i),
+        Val::U64(i) => {
+            i64::try_from(*i).map_or_else(|_| Value::String(i.to_string().into()), Value::I64)
+        }
+        Val::I128(i) => {
+            i64::try_from(*i).map_or_else(|_| Value::String(i.to_string().into()), Value::I64)
+        }
+        Val::U128(i) => {
+            i64::try_from(*i).map_or_else(|_| Value::String(i.to_string().into()), Value::I64)
+        }
+        Val::F64(f) => Value::F64(*f),
+        Val::Bool(b) => Value::Bool(*b),
+    }
+}
+
+pub(crate) fn any_value(v: &Val<'_>, cap: usize) -> AnyValue {
+    match otel_value(v, cap) {
+        Value::Bool(b) => AnyValue::Boolean(b),
+        Value::I64(i) => AnyValue::Int(i),
+        Value::F64(f) => AnyValue::Double(f),
+        Value::String(s) => AnyValue::String(s),
+        other => AnyValue::String(other.to_string().into()),
+    }
+}
+
+fn truncate(s: &str, cap: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= cap {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut i = cap;
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}{}", &s[..i], json::TRUNCATED_MARKER))
+}
+
+/// Receives each field of a span or event once, already typed.
+pub(crate) trait FieldSink {
+    fn field(&mut self, name: &'static str, v: Val<'_>);
+}
+
+/// Adapts a [`FieldSink`] to tracing's `Visit`.
+pub(crate) struct Visitor<'a, S>(pub(crate) &'a mut S);
+
+impl<S: FieldSink> Visit for Visitor<'_, S> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .field(field.name(), Val::Fmt(format_args!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.field(field.name(), Val::Str(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.field(field.name(), Val::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.field(field.name(), Val::U64(value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.0.field(field.name(), Val::I128(value));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.0.field(field.name(), Val::U128(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.field(field.name(), Val::F64(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.field(field.name(), Val::Bool(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0
+            .field(field.name(), Val::Fmt(format_args!("{value}")));
+    }
+}
+
+/// Span fields: a JSON fragment for log lines (one entry per field, indexed
+/// for de-duplication) and, when the span is recorded, OpenTelemetry attributes.
+pub(crate) struct SpanFieldSink<'a> {
+    pub(crate) json: &'a mut Vec<u8>,
+    pub(crate) index: &'a mut Vec<(&'static str, u32, u32)>,
+    pub(crate) attrs: Option<&'a mut Vec<KeyValue>>,
+    pub(crate) special: &'a mut SpanSpecial,
+    pub(crate) redactor: &'a Redactor,
+    pub(crate) cap: usize,
+}
+
+/// `otel.*` fields that steer the exported span instead of becoming attributes.
+#[derive(Default)]
+pub(crate) struct SpanSpecial {
+    pub(crate) name: Option<String>,
+    pub(crate) kind: Option<opentelemetry::trace::SpanKind>,
+    pub(crate) status_error: Option<bool>,
+    pub(crate) status_description: Option<String>,
+}
+
+fn val_to_string(v: &Val<'_>) -> String {
+    match v {
+        Val::Str(s) => (*s).to_owned(),
+        Val::Fmt(a) => a.to_string(),
+        Val::I64(i) => i.to_string(),
+        Val::U64(i) => i.to_string(),
+        Val::I128(i) => i.to_string(),
+        Val::U128(i) => i.to_string(),
+        Val::F64(f) => f.to_string(),
+        Val::Bool(b) => b.to_string(),
+    }
+}
+
+impl FieldSink for SpanFieldSink<'_> {
+    fn field(&mut self, name: &'static str, v: Val<'_>) {
+        if let Some(rest) = name.strip_prefix("otel.") {
+            let s = val_to_string(&v);
+            match rest {
+                "name" => self.special.name = Some(s),
+                "kind" => {
+                    use opentelemetry::trace::SpanKind;
+                    self.special.kind = Some(match s.to_ascii_lowercase().as_str() {
+                        "server" => SpanKind::Server,
+                        "client" => SpanKind::Client,
+                        "producer" => SpanKind::Producer,
+                        "consumer" => SpanKind::Consumer,
+                        _ => SpanKind::Internal,
+                    })
+                }
+                "status_code" => {
+                    self.special.status_error = match s.to_ascii_lowercase().as_str() {
+                        "error" => Some(true),
+                        "ok" => Some(false),
+                        _ => None,
+                    }
+                }
+                "status_description" | "status_message" => {
+                    self.special.status_description = Some(s)
+                }
+                _ => {}
+            }
+            return;
+        }
+        let denied = self.redactor.is_denied(name);
+        let v = if denied { Val::Str(REDACTED) } else { v };
+        // A field recorded again replaces its earlier value.
+        if let Some(pos) = self.index.iter().position(|(n, _, _)| *n == name) {
+            let (_, start, end) = self.index.remove(pos);
+            let (start, end) = (start as usize, end as usize);
+            let removed = end - start;
+            self.json.drain(start..end);
+            for e in self.index.iter_mut() {
+                if e.1 as usize >= end {
+                    e.1 -= removed as u32;
+                    e.2 -= removed as u32;
+                }
+            }
+        }
+        let start = self.json.len() as u32;
+        write_field_key(self.json, name);
+        write_val(self.json, &v, self.cap);
+        self.index.push((name, start, self.json.len() as u32));
+        if let Some(attrs) = self.attrs.as_deref_mut() {
+            let value = otel_value(&v, self.cap);
+            let key = Key::from_static_str(name);
+            if let Some(kv) = attrs.iter_mut().find(|kv| kv.key == key) {
+                kv.value = value;
+            } else {
+                attrs.push(KeyValue::new(key, value));
+            }
+        }
+    }
+}
+
+/// Event fields: written into the line's field section, with `message` and
+/// `event` captured separately (they go first).
+pub(crate) struct EventFieldSink<'a> {
+    pub(crate) fields: &'a mut Vec<u8>,
+    pub(crate) message: &'a mut Vec<u8>,
+    pub(crate) event: &'a mut Vec<u8>,
+    pub(crate) names: &'a mut Vec<&'static str>,
+    pub(crate) otel: Option<&'a mut Vec<(Key, AnyValue)>>,
+    pub(crate) redactor: &'a Redactor,
+    pub(crate) cap: usize,
+}
+
+impl FieldSink for EventFieldSink<'_> {
+    fn field(&mut self, name: &'static str, v: Val<'_>) {
+        if name == "message" && self.message.is_empty() {
+            write_val(self.message, &v, self.cap);
+            return;
+        }
+        if name == "event" && self.event.is_empty() {
+            if let Val::Str(s) = v {
+                json::write_str(self.event, s, 128);
+                return;
+            }
+        }
+        let denied = self.redactor.is_denied(name);
+        let v = if denied { Val::Str(REDACTED) } else { v };
+        self.fields.push(b',');
+        write_field_key(self.fields, name);
+        write_val(self.fields, &v, self.cap);
+        self.names.push(name);
+        if let Some(otel) = self.otel.as_deref_mut() {
+            otel.push((Key::from_static_str(name), any_value(&v, self.cap)));
+        }
+    }
+}

@@ -1,0 +1,764 @@
+//! The tracing layer at the heart of observe: it gives every span W3C ids,
+//! exports recorded spans to OpenTelemetry span processors, and writes every
+//! event as one JSON line.
+//!
+//! ```text
+//!  tracing::span! ──on_new_span──▶ SpanState { ids, JSON fields, SpanRecord? }
+//!  span.record()  ──on_record───▶ append JSON field / attribute
+//!  tracing::info! ──on_event────▶ one JSON line ──▶ LineSink (stdout)
+//!                                     └─(OTLP on)─▶ SdkLogger::emit
+//!  span closed    ──on_close────▶ SpanData ──▶ SpanProcessor::on_end (batch / tail sampler)
+//! ```
+//!
+//! All callbacks run synchronously on the thread that created, entered or
+//! logged in the span, usually a request's: nothing here blocks, and a warm
+//! event allocates nothing (the line is built in a per-thread buffer).
+
+pub(crate) mod fields;
+pub(crate) mod span_state;
+
+use crate::ids::{random_u64, IdSource, Rng};
+use crate::log::json;
+use crate::log::redact::Redactor;
+use crate::log::sampling::{self, LogSampling, RequestBuffer, SamplingState};
+use crate::log::timestamp::write_rfc3339_micros;
+use crate::log::writer::LineSink;
+use crate::metrics::Instruments;
+use crate::sampler::HeadSampler;
+use fields::{EventFieldSink, SpanFieldSink, SpanSpecial, Visitor};
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
+use opentelemetry::trace::{
+    Event, Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, Key, KeyValue};
+use opentelemetry_sdk::logs::SdkLogger;
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks, SpanProcessor};
+use span_state::{hex_ids, SpanRecord, SpanState, FLAG_RANDOM, FLAG_SAMPLED};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event as TracingEvent, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+/// Where timestamps come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// A fixed instant, for golden tests.
+    Fixed(SystemTime),
+}
+
+impl Clock {
+    #[inline]
+    pub(crate) fn now(&self) -> SystemTime {
+        match self {
+            Clock::System => SystemTime::now(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+}
+
+/// Span export: the processors that receive ended spans.
+pub(crate) struct TracePipeline {
+    pub(crate) processors: Vec<Arc<dyn SpanProcessor>>,
+    pub(crate) sampler: HeadSampler,
+    pub(crate) scope: InstrumentationScope,
+}
+
+/// Everything the layer needs, shared with the guard and the runtime helpers.
+pub(crate) struct Shared {
+    pub(crate) service: Box<str>,
+    /// `"service":"<name>","event":` with the name escaped once.
+    service_json: Box<[u8]>,
+    pub(crate) sink: Arc<dyn LineSink>,
+    pub(crate) clock: Clock,
+    pub(crate) value_cap: usize,
+    pub(crate) redactor: Redactor,
+    pub(crate) traces: Option<TracePipeline>,
+    pub(crate) otel_logs: Option<SdkLogger>,
+    pub(crate) log_sampling: Option<LogSampling>,
+    pub(crate) sampling_state: SamplingState,
+    pub(crate) metrics: Option<Instruments>,
+    seeded: Option<Mutex<Rng>>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("service", &self.service)
+            .field("traces", &self.traces.is_some())
+            .field("otel_logs", &self.otel_logs.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct SharedParts {
+    pub(crate) service: String,
+    pub(crate) sink: Arc<dyn LineSink>,
+    pub(crate) clock: Clock,
+    pub(crate) value_cap: usize,
+    pub(crate) redactor: Redactor,
+    pub(crate) traces: Option<TracePipeline>,
+    pub(crate) otel_logs: Option<SdkLogger>,
+    pub(crate) log_sampling: Option<LogSampling>,
+    pub(crate) metrics: Option<Instruments>,
+    pub(crate) ids: IdSource,
+}
+
+impl Shared {
+    pub(crate) fn new(p: SharedParts) -> Self {
+        let mut service_json = Vec::new();
+        service_json.extend_from_slice(b"\"service\":");
+        json::write_str(&mut service_json, &p.service, 256);
+        service_json.extend_from_slice(b",\"event\":");
+        Shared {
+            service: p.service.into_boxed_str(),
+            service_json: service_json.into_boxed_slice(),
+            sink: p.sink,
+            clock: p.clock,
+            value_cap: p.value_cap,
+            redactor: p.redactor,
+            traces: p.traces,
+            otel_logs: p.otel_logs,
+            log_sampling: p.log_sampling,
+            sampling_state: SamplingState::default(),
+            metrics: p.metrics,
+            seeded: match p.ids {
+                IdSource::Random => None,
+                IdSource::Seeded(s) => Some(Mutex::new(Rng::from_seed(s))),
+            },
+        }
+    }
+
+    #[inline]
+    fn next_id(&self) -> u64 {
+        match &self.seeded {
+            None => random_u64(),
+            Some(m) => {
+                let mut rng = m.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    let v = rng.next_u64();
+                    if v != 0 {
+                        return v;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands an ended span to every processor.
+    pub(crate) fn export(&self, data: SpanData) {
+        if let Some(t) = &self.traces {
+            if let Some((last, rest)) = t.processors.split_last() {
+                for p in rest {
+                    p.on_end(data.clone());
+                }
+                last.on_end(data);
+            }
+        }
+    }
+}
+
+/// A remote parent (or link) handed to the next span created on this thread.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingContext {
+    pub(crate) parent: Option<SpanContext>,
+    pub(crate) link: Option<SpanContext>,
+    pub(crate) synthetic: bool,
+}
+
+thread_local! {
+    static PENDING: RefCell<Option<PendingContext>> = const { RefCell::new(None) };
+    static BUFS: RefCell<LineBufs> = RefCell::new(LineBufs::default());
+}
+
+#[derive(Default)]
+struct LineBufs {
+    line: Vec<u8>,
+    fields: Vec<u8>,
+    message: Vec<u8>,
+    event: Vec<u8>,
+    names: Vec<&'static str>,
+    otel: Vec<(Key, AnyValue)>,
+}
+
+/// Runs `f` (which creates a span) with `cx` as that span's remote parent.
+pub(crate) fn with_pending<R>(cx: PendingContext, f: impl FnOnce() -> R) -> R {
+    PENDING.with(|p| *p.borrow_mut() = Some(cx));
+    let r = f();
+    PENDING.with(|p| p.borrow_mut().take());
+    r
+}
+
+/// The tracing [`Layer`](tracing_subscriber::Layer) of observe. Built by
+/// [`TelemetryBuilder`](crate::TelemetryBuilder); users rarely name it.
+#[derive(Clone, Debug)]
+pub struct ObserveLayer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+const LEVEL_JSON: [&[u8]; 5] = [
+    b"\"ERROR\"",
+    b"\"WARN\"",
+    b"\"INFO\"",
+    b"\"DEBUG\"",
+    b"\"TRACE\"",
+];
+
+fn level_idx(l: &Level) -> usize {
+    match *l {
+        Level::ERROR => 0,
+        Level::WARN => 1,
+        Level::INFO => 2,
+        Level::DEBUG => 3,
+        _ => 4,
+    }
+}
+
+fn severity(l: &Level) -> (Severity, &'static str) {
+    match *l {
+        Level::ERROR => (Severity::Error, "ERROR"),
+        Level::WARN => (Severity::Warn, "WARN"),
+        Level::INFO => (Severity::Info, "INFO"),
+        Level::DEBUG => (Severity::Debug, "DEBUG"),
+        _ => (Severity::Trace, "TRACE"),
+    }
+}
+
+/// The fallback event name of a plain tracing event: its target in snake_case
+/// (`hyper_util::client::legacy` → `hyper_util_client_legacy`).
+fn write_inferred_event(buf: &mut Vec<u8>, target: &str) {
+    buf.push(b'"');
+    let mut last_us = true;
+    let start = buf.len();
+    for &b in target.as_bytes().iter().take(96) {
+        if b.is_ascii_alphanumeric() {
+            buf.push(b.to_ascii_lowercase());
+            last_us = false;
+        } else if !last_us {
+            buf.push(b'_');
+            last_us = true;
+        }
+    }
+    while buf.len() > start && buf.last() == Some(&b'_') {
+        buf.pop();
+    }
+    if buf.len() == start {
+        buf.extend_from_slice(b"log");
+    }
+    buf.push(b'"');
+}
+
+static EVENT_NAMES: std::sync::OnceLock<Mutex<Vec<&'static str>>> = std::sync::OnceLock::new();
+
+/// Interns low-cardinality event names for OTLP log records (`&'static str`
+/// in the API); after 4096 distinct names, further ones are not interned.
+fn intern_event(name: &str) -> Option<&'static str> {
+    let m = EVENT_NAMES.get_or_init(|| Mutex::new(Vec::new()));
+    let mut v = m.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = v.iter().find(|s| **s == name) {
+        return Some(s);
+    }
+    if v.len() >= 4096 {
+        return None;
+    }
+    let s: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    v.push(s);
+    Some(s)
+}
+
+impl ObserveLayer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        ObserveLayer { shared }
+    }
+
+    fn new_state<S>(&self, attrs: &Attributes<'_>, id: &Id, ctx: &Context<'_, S>) -> SpanState
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let sh = &*self.shared;
+        let meta = attrs.metadata();
+        let span = ctx.span(id);
+        let parent = span.as_ref().and_then(|s| s.parent());
+        // Inherited context: trace id, flags, trace state, request buffer.
+        let mut parent_span_id = 0u64;
+        let mut parent_remote = false;
+        let mut links = Vec::new();
+        let mut local_root = false;
+        let mut synthetic = false;
+        let (trace_id, flags, trace_state, parent_sampled, request) =
+            match parent.as_ref().and_then(|p| {
+                let ext = p.extensions();
+                ext.get::<SpanState>().map(|s| {
+                    (
+                        s.trace_id,
+                        s.span_id,
+                        s.flags,
+                        s.trace_state.clone(),
+                        s.request.clone(),
+                        s.synthetic,
+                    )
+                })
+            }) {
+                Some((t, sid, f, ts, req, syn)) => {
+                    parent_span_id = sid;
+                    synthetic = syn;
+                    (t, f, ts, Some(f & FLAG_SAMPLED != 0), req)
+                }
+                None => {
+                    local_root = true;
+                    let pending = PENDING.with(|p| p.borrow_mut().take());
+                    let mut remote = None;
+                    if let Some(p) = pending {
+                        synthetic = p.synthetic;
+                        if let Some(l) = p.link {
+                            links.push(Link::with_context(l));
+                        }
+                        remote = p.parent.filter(SpanContext::is_valid);
+                    }
+                    match remote {
+                        Some(r) => {
+                            parent_span_id = u64::from_be_bytes(r.span_id().to_bytes());
+                            parent_remote = true;
+                            let f = r.trace_flags().to_u8();
+                            (
+                                u128::from_be_bytes(r.trace_id().to_bytes()),
+                                f,
+                                r.trace_state().clone(),
+                                Some(f & FLAG_SAMPLED != 0),
+                                None,
+                            )
+                        }
+                        None => {
+                            let t = ((sh.next_id() as u128) << 64) | sh.next_id() as u128;
+                            (t, FLAG_RANDOM, TraceState::NONE, None, None)
+                        }
+                    }
+                }
+            };
+        let span_id = sh.next_id();
+        let sampled = match &sh.traces {
+            Some(t) => t.sampler.should_sample(parent_sampled, trace_id),
+            None => false,
+        };
+        let flags = if sampled {
+            flags | FLAG_SAMPLED
+        } else {
+            flags & !FLAG_SAMPLED
+        };
+        let request = match (&sh.log_sampling, request) {
+            (Some(_), Some(r)) => Some(r),
+            (Some(_), None) => Some(Arc::new(RequestBuffer::new())),
+            (None, _) => None,
+        };
+        let mut state = SpanState {
+            trace_id,
+            span_id,
+            flags,
+            trace_state,
+            ids_hex: hex_ids(trace_id, span_id),
+            fields: Vec::new(),
+            index: Vec::new(),
+            record: None,
+            request,
+            local_root,
+            synthetic,
+        };
+        let mut special = SpanSpecial::default();
+        let mut attributes = Vec::new();
+        {
+            let mut sink = SpanFieldSink {
+                json: &mut state.fields,
+                index: &mut state.index,
+                attrs: if sampled { Some(&mut attributes) } else { None },
+                special: &mut special,
+                redactor: &sh.redactor,
+                cap: sh.value_cap,
+            };
+            attrs.record(&mut Visitor(&mut sink));
+        }
+        if sampled {
+            let name = match special.name {
+                Some(n) => Cow::Owned(n),
+                None => Cow::Borrowed(meta.name()),
+            };
+            let status = match special.status_error {
+                Some(true) => Status::error(special.status_description.unwrap_or_default()),
+                Some(false) => Status::Ok,
+                None => Status::Unset,
+            };
+            state.record = Some(Box::new(SpanRecord {
+                name,
+                kind: special.kind.unwrap_or(SpanKind::Internal),
+                start: sh.clock.now(),
+                parent_span_id,
+                parent_remote,
+                attributes,
+                events: Vec::new(),
+                links,
+                status,
+            }));
+        }
+        state
+    }
+
+    fn finish(&self, state: SpanState) {
+        let sh = &*self.shared;
+        let failed = state
+            .record
+            .as_ref()
+            .is_some_and(|r| matches!(r.status, Status::Error { .. }));
+        if let Some(req) = &state.request {
+            if failed {
+                req.lock().failed = true;
+            }
+            if state.local_root {
+                self.finish_request(req);
+            }
+        }
+        let Some(trace) = &sh.traces else { return };
+        let Some(rec) = state.record else { return };
+        let rec = *rec;
+        let mut events = SpanEvents::default();
+        events.events = rec.events;
+        let mut links = SpanLinks::default();
+        links.links = rec.links;
+        let data = SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(state.trace_id),
+                SpanId::from(state.span_id),
+                TraceFlags::new(state.flags),
+                false,
+                state.trace_state,
+            ),
+            parent_span_id: SpanId::from(rec.parent_span_id),
+            parent_span_is_remote: rec.parent_remote,
+            span_kind: rec.kind,
+            name: rec.name,
+            start_time: rec.start,
+            end_time: sh.clock.now(),
+            attributes: rec.attributes,
+            dropped_attributes_count: 0,
+            events,
+            links,
+            status: rec.status,
+            instrumentation_scope: trace.scope.clone(),
+        };
+        sh.export(data);
+    }
+
+    /// The local root of a request ended: write its held-back lines if it failed.
+    fn finish_request(&self, req: &RequestBuffer) {
+        let sh = &*self.shared;
+        let mut lines = req.lock();
+        let held = lines.lines as u64;
+        if lines.failed {
+            if !lines.bytes.is_empty() {
+                sh.sink.write_line(&lines.bytes);
+            }
+            if let Some(m) = &sh.metrics {
+                m.logs_buffered(held, "written");
+            }
+        } else if let Some(m) = &sh.metrics {
+            m.logs_buffered(held, "discarded");
+            m.logs_dropped(held, "sampled");
+        }
+        if let Some(m) = &sh.metrics {
+            m.logs_dropped(lines.overflow, "request_buffer_full");
+        }
+        lines.bytes = Vec::new();
+        lines.lines = 0;
+        lines.overflow = 0;
+    }
+
+    fn write_event<S>(&self, event: &TracingEvent<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let sh = &*self.shared;
+        let meta = event.metadata();
+        let level = meta.level();
+        BUFS.with(|bufs| {
+            let Ok(mut bufs) = bufs.try_borrow_mut() else {
+                // Re-entrant logging from inside a Debug impl: skip rather than panic.
+                return;
+            };
+            let b = &mut *bufs;
+            b.line.clear();
+            b.fields.clear();
+            b.message.clear();
+            b.event.clear();
+            b.names.clear();
+            b.otel.clear();
+            let want_otel = sh.otel_logs.is_some();
+            {
+                let mut sink = EventFieldSink {
+                    fields: &mut b.fields,
+                    message: &mut b.message,
+                    event: &mut b.event,
+                    names: &mut b.names,
+                    otel: if want_otel { Some(&mut b.otel) } else { None },
+                    redactor: &sh.redactor,
+                    cap: sh.value_cap,
+                };
+                event.record(&mut Visitor(&mut sink));
+            }
+            let inferred = b.event.is_empty();
+            if inferred {
+                write_inferred_event(&mut b.event, meta.target());
+            }
+            let line = &mut b.line;
+            line.extend_from_slice(b"{\"timestamp\":\"");
+            let now = sh.clock.now();
+            write_rfc3339_micros(line, now);
+            line.extend_from_slice(b"\",\"level\":");
+            line.extend_from_slice(LEVEL_JSON[level_idx(level)]);
+            line.push(b',');
+            line.extend_from_slice(&sh.service_json);
+            line.extend_from_slice(&b.event);
+            // Ids of the innermost span, then its and its ancestors' fields.
+            let scope = ctx.event_scope(event);
+            let mut trace: Option<(u128, u64, u8)> = None;
+            let mut request: Option<Arc<RequestBuffer>> = None;
+            let mut synthetic = false;
+            if let Some(scope) = scope {
+                for span in scope {
+                    let ext = span.extensions();
+                    let Some(st) = ext.get::<SpanState>() else {
+                        continue;
+                    };
+                    if trace.is_none() {
+                        trace = Some((st.trace_id, st.span_id, st.flags));
+                        line.extend_from_slice(b",\"trace_id\":\"");
+                        line.extend_from_slice(&st.ids_hex[..32]);
+                        line.extend_from_slice(b"\",\"span_id\":\"");
+                        line.extend_from_slice(&st.ids_hex[32..]);
+                        line.push(b'"');
+                        if inferred {
+                            line.extend_from_slice(b",\"event_inferred\":true");
+                        }
+                        if !b.message.is_empty() {
+                            line.extend_from_slice(b",\"message\":");
+                            line.extend_from_slice(&b.message);
+                        }
+                        line.extend_from_slice(b",\"target\":");
+                        json::write_str(line, meta.target(), 256);
+                        line.extend_from_slice(&b.fields);
+                        request.clone_from(&st.request);
+                        synthetic = st.synthetic;
+                    }
+                    for &(name, start, end) in &st.index {
+                        if b.names.contains(&name) {
+                            continue;
+                        }
+                        line.push(b',');
+                        line.extend_from_slice(&st.fields[start as usize..end as usize]);
+                        b.names.push(name);
+                    }
+                }
+            }
+            if trace.is_none() {
+                line.extend_from_slice(b",\"trace_id\":null,\"span_id\":null");
+                if inferred {
+                    line.extend_from_slice(b",\"event_inferred\":true");
+                }
+                if !b.message.is_empty() {
+                    line.extend_from_slice(b",\"message\":");
+                    line.extend_from_slice(&b.message);
+                }
+                line.extend_from_slice(b",\"target\":");
+                json::write_str(line, meta.target(), 256);
+                line.extend_from_slice(&b.fields);
+            }
+            if synthetic && !b.names.contains(&"synthetic") {
+                line.extend_from_slice(b",\"synthetic\":true");
+            }
+            line.extend_from_slice(b"}\n");
+
+            // Sampling.
+            let keep = match &sh.log_sampling {
+                None => true,
+                Some(cfg) => {
+                    if sh.sampling_state.full_fidelity() {
+                        true
+                    } else {
+                        let ev = &b.event[1..b.event.len().saturating_sub(1)];
+                        let rate = cfg.rate(*level, ev);
+                        let u = match trace {
+                            Some((t, _, _)) => sampling::uniform_from_trace(t),
+                            None => random_u64(),
+                        };
+                        sampling::keep(rate, u)
+                    }
+                }
+            };
+            if keep {
+                sh.sink.write_line(line);
+            } else if let (Some(req), Some(cfg)) = (&request, &sh.log_sampling) {
+                let mut held = req.lock();
+                if held.lines < cfg.request_buffer_lines
+                    && held.bytes.len() + line.len() <= cfg.request_buffer_bytes
+                {
+                    held.bytes.extend_from_slice(line);
+                    held.lines += 1;
+                } else {
+                    held.overflow += 1;
+                }
+            } else if let Some(m) = &sh.metrics {
+                m.logs_dropped(1, "sampled");
+            }
+
+            // OTLP log record (same trace ids).
+            if let Some(logger) = &sh.otel_logs {
+                let mut rec = logger.create_log_record();
+                let (sev, text) = severity(level);
+                rec.set_severity_number(sev);
+                rec.set_severity_text(text);
+                rec.set_timestamp(now);
+                rec.set_observed_timestamp(now);
+                rec.set_target(meta.target().to_owned());
+                let ev = std::str::from_utf8(&b.event[1..b.event.len().saturating_sub(1)])
+                    .unwrap_or("log");
+                if let Some(name) = intern_event(ev) {
+                    rec.set_event_name(name);
+                }
+                if !b.message.is_empty() {
+                    let body: String = serde_json::from_slice(&b.message).unwrap_or_default();
+                    rec.set_body(AnyValue::from(body));
+                }
+                rec.add_attributes(b.otel.drain(..));
+                if inferred {
+                    rec.add_attribute("event_inferred", true);
+                }
+                if let Some((t, s, f)) = trace {
+                    rec.set_trace_context(
+                        TraceId::from(t),
+                        SpanId::from(s),
+                        Some(TraceFlags::new(f)),
+                    );
+                }
+                logger.emit(rec);
+            }
+        });
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for ObserveLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let state = self.new_state(attrs, id, &ctx);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(state);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let sh = &*self.shared;
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        let Some(st) = ext.get_mut::<SpanState>() else {
+            return;
+        };
+        let mut special = SpanSpecial::default();
+        let SpanState {
+            fields,
+            index,
+            record,
+            ..
+        } = st;
+        {
+            let mut sink = SpanFieldSink {
+                json: fields,
+                index,
+                attrs: record.as_mut().map(|r| &mut r.attributes),
+                special: &mut special,
+                redactor: &sh.redactor,
+                cap: sh.value_cap,
+            };
+            values.record(&mut Visitor(&mut sink));
+        }
+        if let Some(r) = record.as_mut() {
+            if let Some(n) = special.name {
+                r.name = Cow::Owned(n);
+            }
+            if let Some(k) = special.kind {
+                r.kind = k;
+            }
+            match special.status_error {
+                Some(true) => {
+                    r.status = Status::error(special.status_description.unwrap_or_default())
+                }
+                Some(false) => r.status = Status::Ok,
+                None => {}
+            }
+        }
+    }
+
+    fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
+        self.write_event(event, &ctx);
+        // Errors and warnings also become span events on the innermost recorded span.
+        let level = *event.metadata().level();
+        if level > Level::WARN {
+            return;
+        }
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        let Some(rec) = ext.get_mut::<SpanState>().and_then(|s| s.record.as_mut()) else {
+            return;
+        };
+        if rec.events.len() >= 128 {
+            return;
+        }
+        let mut v = EventAttrs::default();
+        event.record(&mut v);
+        let name = v
+            .event
+            .take()
+            .unwrap_or_else(|| event.metadata().target().to_owned());
+        let mut attrs = vec![KeyValue::new("level", level.as_str())];
+        if let Some(m) = v.message {
+            attrs.push(KeyValue::new("message", m));
+        }
+        rec.events
+            .push(Event::new(name, self.shared.clock.now(), attrs, 0));
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let state = span.extensions_mut().remove::<SpanState>();
+        if let Some(state) = state {
+            self.finish(state);
+        }
+    }
+}
+
+#[derive(Default)]
+struct EventAttrs {
+    event: Option<String>,
+    message: Option<String>,
+}
+
+impl tracing::field::Visit for EventAttrs {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "event" if self.event.is_none() => self.event = Some(value.to_owned()),
+            "message" => self.message = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            self.message = Some(format!("{value:?}"));
+        }
+    }
+}

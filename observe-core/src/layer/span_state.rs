@@ -1,0 +1,78 @@
+//! What observe keeps per tracing span (in the registry's extensions).
+
+use crate::log::sampling::RequestBuffer;
+use opentelemetry::trace::{Event, Link, SpanKind, Status, TraceState};
+use opentelemetry::KeyValue;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// W3C trace flag bits.
+pub(crate) const FLAG_SAMPLED: u8 = 0x01;
+/// W3C Level 2 `random` flag: the trace id's right-most 7 bytes are random.
+pub(crate) const FLAG_RANDOM: u8 = 0x02;
+
+/// Ids and log context of one span; export data when it is recorded.
+pub(crate) struct SpanState {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) flags: u8,
+    pub(crate) trace_state: TraceState,
+    /// `trace_id` (32) then `span_id` (16), lowercase hex.
+    pub(crate) ids_hex: [u8; 48],
+    /// `"k":v` entries (no separators); `index` gives each entry's name and range.
+    pub(crate) fields: Vec<u8>,
+    pub(crate) index: Vec<(&'static str, u32, u32)>,
+    pub(crate) record: Option<Box<SpanRecord>>,
+    /// Per-request log buffer (log sampling only); shared by a local trace.
+    pub(crate) request: Option<Arc<RequestBuffer>>,
+    /// This span started the local part of its trace.
+    pub(crate) local_root: bool,
+    /// Synthetic traffic (baggage `synthetic=true`), inherited by children.
+    pub(crate) synthetic: bool,
+}
+
+/// Export data of a recorded span.
+pub(crate) struct SpanRecord {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    pub(crate) start: SystemTime,
+    pub(crate) parent_span_id: u64,
+    pub(crate) parent_remote: bool,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) status: Status,
+}
+
+pub(crate) fn hex_ids(trace_id: u128, span_id: u64) -> [u8; 48] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 48];
+    let t = trace_id.to_be_bytes();
+    let s = span_id.to_be_bytes();
+    for (i, b) in t.iter().chain(s.iter()).enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 0xf) as usize];
+    }
+    out
+}
+
+impl SpanState {
+    pub(crate) fn trace_id_hex(&self) -> &str {
+        std::str::from_utf8(&self.ids_hex[..32]).unwrap_or_default()
+    }
+
+    pub(crate) fn span_id_hex(&self) -> &str {
+        std::str::from_utf8(&self.ids_hex[32..]).unwrap_or_default()
+    }
+
+    pub(crate) fn span_context(&self) -> opentelemetry::trace::SpanContext {
+        opentelemetry::trace::SpanContext::new(
+            opentelemetry::trace::TraceId::from(self.trace_id),
+            opentelemetry::trace::SpanId::from(self.span_id),
+            opentelemetry::trace::TraceFlags::new(self.flags),
+            false,
+            self.trace_state.clone(),
+        )
+    }
+}

@@ -1,0 +1,101 @@
+//! observe's core: one-call init, JSON log lines with mandatory fields and
+//! trace ids, W3C-id spans exported to OpenTelemetry, log sampling, and a
+//! test harness.
+//!
+//! Most users depend on the `observe` facade, which re-exports this crate.
+//!
+//! ```no_run
+//! fn main() -> Result<(), observe_core::InitError> {
+//!     let _guard = observe_core::init("payment-service")?;
+//!     let span = tracing::info_span!("checkout", order_id = "ord_123");
+//!     let _e = span.enter();
+//!     observe_core::error!("payment_failed", gateway_status_code = 504);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! writes one line on stdout:
+//!
+//! ```text
+//! {"timestamp":"2026-05-22T02:14:33.123456Z","level":"ERROR","service":"payment-service","event":"payment_failed","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","target":"payments","gateway_status_code":504,"order_id":"ord_123"}
+//! ```
+#![forbid(unsafe_code)]
+
+mod context;
+mod error;
+mod ids;
+pub(crate) mod layer;
+pub(crate) mod log;
+mod macros;
+pub mod metrics;
+mod pseudonym;
+mod sampler;
+mod telemetry;
+pub mod testing;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use context::{current_span_context, current_span_id, current_trace_id, current_traceparent};
+pub use error::{InitError, ShutdownError};
+pub use ids::IdSource;
+pub use layer::{Clock, ObserveLayer};
+pub use log::redact::{DEFAULT_DENY_LIST, REDACTED};
+pub use log::sampling::LogSampling;
+pub use log::writer::{FullPolicy, LineSink, MemorySink, NonBlocking, SyncWriter};
+pub use pseudonym::{pseudonym, PseudonymKey};
+pub use sampler::HeadSampler;
+pub use telemetry::{
+    init, LogOutput, Telemetry, TelemetryBuilder, TelemetryGuard, DEFAULT_LOG_BUFFER,
+    DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_VALUE_CAP,
+};
+
+/// Run-time control of log sampling for the current telemetry.
+///
+/// ```
+/// # let (_, _cap) = observe_core::testing::capture(|| {
+/// observe_core::sampling().full_fidelity_for(std::time::Duration::from_secs(600));
+/// # });
+/// ```
+pub fn sampling() -> SamplingControl {
+    SamplingControl {
+        shared: context::current_shared(),
+    }
+}
+
+/// Handle returned by [`sampling`].
+#[derive(Debug)]
+pub struct SamplingControl {
+    shared: Option<std::sync::Arc<layer::Shared>>,
+}
+
+impl SamplingControl {
+    /// Keeps every log line for `d` (during an incident), then samples again.
+    pub fn full_fidelity_for(&self, d: std::time::Duration) {
+        if let Some(s) = &self.shared {
+            s.sampling_state.full_fidelity_for(d);
+        }
+    }
+
+    /// Ends full fidelity now.
+    pub fn end_full_fidelity(&self) {
+        if let Some(s) = &self.shared {
+            s.sampling_state.end_full_fidelity();
+        }
+    }
+
+    /// Whether every line is being kept right now.
+    pub fn is_full_fidelity(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|s| s.log_sampling.is_none() || s.sampling_state.full_fidelity())
+    }
+}
+
+// Re-exports of the exact versions observe is built with.
+pub use opentelemetry;
+pub use opentelemetry_sdk;
+pub use tracing;
+pub use tracing_opentelemetry;
+pub use tracing_subscriber;

@@ -1,0 +1,947 @@
+//! One-call init: the builder, the environment, and the guard that flushes
+//! everything on drop.
+
+use crate::error::{InitError, ShutdownError};
+use crate::ids::IdSource;
+use crate::layer::{Clock, ObserveLayer, Shared, SharedParts, TracePipeline};
+use crate::log::redact::{Redactor, DEFAULT_DENY_LIST};
+use crate::log::sampling::LogSampling;
+use crate::log::writer::{FullPolicy, LineSink, NonBlocking};
+use crate::metrics::Instruments;
+use crate::pseudonym::PseudonymKey;
+use crate::sampler::HeadSampler;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogProcessor, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
+use opentelemetry_sdk::Resource;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::Dispatch;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{EnvFilter, Registry};
+
+/// Default cap on one field value in a log line: 8 KiB.
+pub const DEFAULT_VALUE_CAP: usize = 8 * 1024;
+/// Default size of the stdout buffer: 4 MiB.
+pub const DEFAULT_LOG_BUFFER: usize = 4 << 20;
+/// Default shutdown deadline used when the guard is dropped.
+pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+const INSTRUMENTATION_NAME: &str = "observe";
+
+/// Where log lines go.
+#[derive(Clone, Default)]
+pub enum LogOutput {
+    /// Standard output through a bounded non-blocking writer (default).
+    #[default]
+    Stdout,
+    /// Standard error through a bounded non-blocking writer.
+    Stderr,
+    /// A file (appended) through a bounded non-blocking writer.
+    File(PathBuf),
+    /// Any [`LineSink`].
+    Sink(Arc<dyn LineSink>),
+}
+
+impl fmt::Debug for LogOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogOutput::Stdout => f.write_str("Stdout"),
+            LogOutput::Stderr => f.write_str("Stderr"),
+            LogOutput::File(p) => f.debug_tuple("File").field(p).finish(),
+            LogOutput::Sink(_) => f.write_str("Sink(..)"),
+        }
+    }
+}
+
+type MeterHook = Box<dyn FnOnce(MeterProviderBuilder) -> MeterProviderBuilder + Send>;
+type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Configures and starts observe. Values set here override the environment.
+///
+/// ```no_run
+/// # fn main() -> Result<(), observe_core::InitError> {
+/// let _telemetry = observe_core::Telemetry::builder("payment-service")
+///     .service_version("1.4.2")
+///     .environment("staging")
+///     .log_filter("info,hyper=warn")
+///     .init()?;
+/// tracing::info!(event = "started", "payment service started");
+/// # Ok(()) }
+/// ```
+pub struct TelemetryBuilder {
+    service_name: String,
+    service_version: Option<String>,
+    environment: Option<String>,
+    log_filter: Option<String>,
+    output: LogOutput,
+    log_buffer: usize,
+    full_policy: FullPolicy,
+    value_cap: usize,
+    deny_list: Vec<String>,
+    pseudonym_key: Option<PseudonymKey>,
+    log_sampling: Option<LogSampling>,
+    sampler: Option<HeadSampler>,
+    otlp_endpoint: Option<String>,
+    span_processors: Vec<Box<dyn SpanProcessor>>,
+    log_processors: Vec<Box<dyn LogProcessorBox>>,
+    meter_hooks: Vec<MeterHook>,
+    resource_attributes: Vec<KeyValue>,
+    disabled: Option<bool>,
+    clock: Clock,
+    ids: IdSource,
+    env: Option<EnvLookup>,
+}
+
+impl fmt::Debug for TelemetryBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryBuilder")
+            .field("service_name", &self.service_name)
+            .field("service_version", &self.service_version)
+            .field("environment", &self.environment)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Object-safe wrapper so log processors of any type can be stored.
+pub(crate) trait LogProcessorBox: Send + Sync {
+    fn add_to(
+        self: Box<Self>,
+        b: opentelemetry_sdk::logs::LoggerProviderBuilder,
+    ) -> opentelemetry_sdk::logs::LoggerProviderBuilder;
+}
+
+struct LogProcessorHolder<P>(P);
+
+impl<P: LogProcessor + 'static> LogProcessorBox for LogProcessorHolder<P> {
+    fn add_to(
+        self: Box<Self>,
+        b: opentelemetry_sdk::logs::LoggerProviderBuilder,
+    ) -> opentelemetry_sdk::logs::LoggerProviderBuilder {
+        b.with_log_processor(self.0)
+    }
+}
+
+/// Entry point: `Telemetry::builder("payment-service")`.
+#[derive(Debug)]
+pub struct Telemetry {
+    dispatch: Dispatch,
+    guard: TelemetryGuard,
+}
+
+impl Telemetry {
+    /// A builder for the service called `service_name`.
+    pub fn builder(service_name: impl Into<String>) -> TelemetryBuilder {
+        TelemetryBuilder {
+            service_name: service_name.into(),
+            service_version: None,
+            environment: None,
+            log_filter: None,
+            output: LogOutput::Stdout,
+            log_buffer: DEFAULT_LOG_BUFFER,
+            full_policy: FullPolicy::DropNewest,
+            value_cap: DEFAULT_VALUE_CAP,
+            deny_list: DEFAULT_DENY_LIST.iter().map(|s| (*s).to_owned()).collect(),
+            pseudonym_key: None,
+            log_sampling: None,
+            sampler: None,
+            otlp_endpoint: None,
+            span_processors: Vec::new(),
+            log_processors: Vec::new(),
+            meter_hooks: Vec::new(),
+            resource_attributes: Vec::new(),
+            disabled: None,
+            clock: Clock::System,
+            ids: IdSource::Random,
+            env: None,
+        }
+    }
+
+    /// The tracing dispatcher, to install as a scoped default
+    /// (`tracing::dispatcher::set_default(telemetry.dispatch())`).
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+
+    /// The guard (flushes on drop).
+    pub fn guard(&self) -> &TelemetryGuard {
+        &self.guard
+    }
+
+    /// Splits into the dispatcher and the guard.
+    pub fn into_parts(self) -> (Dispatch, TelemetryGuard) {
+        (self.dispatch, self.guard)
+    }
+}
+
+/// Starts observe for `service_name` with everything else from the
+/// environment, and installs it globally. Keep the guard until the end of
+/// `main`: dropping it flushes every signal.
+///
+/// ```no_run
+/// fn main() -> Result<(), observe_core::InitError> {
+///     let _guard = observe_core::init("payment-service")?;
+///     tracing::info!(event = "started", "ready");
+///     Ok(())
+/// }
+/// ```
+pub fn init(service_name: &str) -> Result<TelemetryGuard, InitError> {
+    Telemetry::builder(service_name).init()
+}
+
+impl TelemetryBuilder {
+    /// `service.version`.
+    pub fn service_version(mut self, v: impl Into<String>) -> Self {
+        self.service_version = Some(v.into());
+        self
+    }
+
+    /// `deployment.environment.name` (`production` makes a pseudonym key mandatory).
+    pub fn environment(mut self, env: impl Into<String>) -> Self {
+        self.environment = Some(env.into());
+        self
+    }
+
+    /// Level filter directives (`RUST_LOG` syntax); default `RUST_LOG`, else `info`.
+    pub fn log_filter(mut self, directives: impl Into<String>) -> Self {
+        self.log_filter = Some(directives.into());
+        self
+    }
+
+    /// Where lines go (default stdout).
+    pub fn log_output(mut self, out: LogOutput) -> Self {
+        self.output = out;
+        self
+    }
+
+    /// Bytes the non-blocking writer holds, and what it does when full.
+    pub fn log_buffer(mut self, bytes: usize, policy: FullPolicy) -> Self {
+        self.log_buffer = bytes;
+        self.full_policy = policy;
+        self
+    }
+
+    /// Cap on one value in a log line (default 8 KiB); longer values are cut
+    /// and end with `…[truncated]`.
+    pub fn max_value_len(mut self, bytes: usize) -> Self {
+        self.value_cap = bytes.max(16);
+        self
+    }
+
+    /// Replaces the field-name deny-list (default: [`DEFAULT_DENY_LIST`]).
+    pub fn redact_fields<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.deny_list = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds names to the deny-list.
+    pub fn also_redact<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.deny_list.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// The key of [`pseudonym`](crate::pseudonym) (else `OBSERVE_PSEUDONYM_KEY`).
+    pub fn pseudonym_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.pseudonym_key = Some(PseudonymKey::new(key));
+        self
+    }
+
+    /// Turns on log sampling (else `OBSERVE_LOG_SAMPLING`).
+    pub fn log_sampling(mut self, s: LogSampling) -> Self {
+        self.log_sampling = Some(s);
+        self
+    }
+
+    /// The head sampler (else `OTEL_TRACES_SAMPLER`; default parent-based always-on).
+    pub fn sampler(mut self, s: HeadSampler) -> Self {
+        self.sampler = Some(s);
+        self
+    }
+
+    /// The OTLP endpoint (else `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(url.into());
+        self
+    }
+
+    /// Adds a span processor (an exporter pipeline) receiving every recorded span.
+    pub fn with_span_processor<P: SpanProcessor + 'static>(mut self, p: P) -> Self {
+        self.span_processors.push(Box::new(p));
+        self
+    }
+
+    /// Adds a log-record processor: events also go out as OpenTelemetry log records.
+    pub fn with_log_processor<P: LogProcessor + 'static>(mut self, p: P) -> Self {
+        self.log_processors.push(Box::new(LogProcessorHolder(p)));
+        self
+    }
+
+    /// Adds a metric reader (a periodic exporter, a manual reader).
+    pub fn with_metric_reader<R: opentelemetry_sdk::metrics::reader::MetricReader>(
+        mut self,
+        r: R,
+    ) -> Self {
+        self.meter_hooks.push(Box::new(move |b| b.with_reader(r)));
+        self
+    }
+
+    /// Adds a resource attribute.
+    pub fn resource_attribute(mut self, kv: KeyValue) -> Self {
+        self.resource_attributes.push(kv);
+        self
+    }
+
+    /// Switches the OpenTelemetry SDK off (spans, metrics, records); JSON logs
+    /// are still written. Else `OTEL_SDK_DISABLED`.
+    pub fn disabled(mut self, yes: bool) -> Self {
+        self.disabled = Some(yes);
+        self
+    }
+
+    /// Timestamps from a fixed instant (golden tests).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Trace and span ids from a seed (golden tests).
+    pub fn ids(mut self, ids: IdSource) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// Reads configuration variables through `lookup` instead of the process
+    /// environment (tests; `|_| None` ignores the environment).
+    pub fn env_source(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.env = Some(Arc::new(lookup));
+        self
+    }
+
+    fn var(&self, name: &str) -> Option<String> {
+        let v = match &self.env {
+            Some(f) => f(name),
+            None => std::env::var(name).ok(),
+        };
+        v.filter(|s| !s.trim().is_empty())
+    }
+
+    /// Builds everything and installs it as the process-wide default
+    /// (tracing subscriber, OpenTelemetry providers, W3C propagators).
+    pub fn init(self) -> Result<TelemetryGuard, InitError> {
+        let (dispatch, mut guard, providers) = self.build_parts()?;
+        tracing::dispatcher::set_global_default(dispatch)
+            .map_err(|_| InitError::AlreadyInitialized)?;
+        if let Some(tp) = providers.tracer {
+            opentelemetry::global::set_tracer_provider(tp);
+        }
+        if let Some(mp) = &guard.meter_provider {
+            opentelemetry::global::set_meter_provider(mp.clone());
+        }
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+                Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
+                Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
+            ]),
+        );
+        guard.global = true;
+        for w in providers.warnings {
+            tracing::warn!(event = "observe_config_warning", "{w}");
+        }
+        Ok(guard)
+    }
+
+    /// Builds everything without installing anything globally.
+    pub fn build(self) -> Result<Telemetry, InitError> {
+        let (dispatch, guard, _) = self.build_parts()?;
+        Ok(Telemetry { dispatch, guard })
+    }
+
+    fn build_parts(mut self) -> Result<(Dispatch, TelemetryGuard, Providers), InitError> {
+        let mut warnings = Vec::new();
+        let name = self.service_name.trim().to_owned();
+        if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+            return Err(InitError::InvalidServiceName {
+                name: self.service_name.clone(),
+            });
+        }
+        let disabled = match self.disabled {
+            Some(d) => d,
+            None => self
+                .var("OTEL_SDK_DISABLED")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+        };
+        // Resource attributes: OTEL_RESOURCE_ATTRIBUTES, then builder values.
+        let mut resource_kvs: Vec<KeyValue> = Vec::new();
+        if let Some(raw) = self.var("OTEL_RESOURCE_ATTRIBUTES") {
+            for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| InitError::InvalidResourceAttributes { value: raw.clone() })?;
+                resource_kvs.push(KeyValue::new(k.trim().to_owned(), percent_decode(v.trim())));
+            }
+        }
+        let env_attr = |key: &str, kvs: &[KeyValue]| {
+            kvs.iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.to_string())
+        };
+        let environment = self
+            .environment
+            .clone()
+            .or_else(|| env_attr("deployment.environment.name", &resource_kvs))
+            .or_else(|| env_attr("deployment.environment", &resource_kvs));
+        let version = self
+            .service_version
+            .clone()
+            .or_else(|| env_attr("service.version", &resource_kvs));
+        resource_kvs.retain(|kv| kv.key.as_str() != "service.name");
+        let mut builder = Resource::builder_empty()
+            .with_attributes(resource_kvs)
+            .with_attribute(KeyValue::new("service.name", name.clone()))
+            .with_attribute(KeyValue::new(
+                "service.instance.id",
+                format!(
+                    "{:016x}{:016x}",
+                    crate::ids::random_u64(),
+                    crate::ids::random_u64()
+                ),
+            ))
+            .with_attribute(KeyValue::new("telemetry.sdk.name", "observe"))
+            .with_attribute(KeyValue::new("telemetry.sdk.language", "rust"))
+            .with_attribute(KeyValue::new(
+                "telemetry.sdk.version",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_attribute(KeyValue::new("process.pid", i64::from(std::process::id())));
+        if let Some(v) = &version {
+            builder = builder.with_attribute(KeyValue::new("service.version", v.clone()));
+        }
+        if let Some(e) = &environment {
+            builder =
+                builder.with_attribute(KeyValue::new("deployment.environment.name", e.clone()));
+        }
+        for kv in std::mem::take(&mut self.resource_attributes) {
+            builder = builder.with_attribute(kv);
+        }
+        let resource = builder.build();
+
+        // Pseudonym key.
+        let key = match self.pseudonym_key.take() {
+            Some(k) => Some(k),
+            None => self.var("OBSERVE_PSEUDONYM_KEY").map(PseudonymKey::new),
+        };
+        let key = match key {
+            Some(k) if k.len() < 16 => return Err(InitError::WeakPseudonymKey { len: k.len() }),
+            Some(k) => k,
+            None if environment
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case("production")) =>
+            {
+                return Err(InitError::MissingPseudonymKey)
+            }
+            None => {
+                warnings.push(
+                    "no pseudonym key (OBSERVE_PSEUDONYM_KEY): pseudonyms use a random per-process key and will differ across restarts".to_owned(),
+                );
+                PseudonymKey::random()
+            }
+        };
+        crate::pseudonym::install(key);
+
+        // Sampler.
+        let sampler = match self.sampler.take() {
+            Some(s) => s,
+            None => match self.var("OTEL_TRACES_SAMPLER") {
+                Some(n) => HeadSampler::from_env_values(
+                    &n,
+                    self.var("OTEL_TRACES_SAMPLER_ARG").as_deref(),
+                )?,
+                None => HeadSampler::default(),
+            },
+        };
+
+        // OTLP endpoint validation (export itself is configured by the export pipeline).
+        let endpoint = match self.otlp_endpoint.take() {
+            Some(e) => Some(("otlp_endpoint", e)),
+            None => self
+                .var("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .map(|e| ("OTEL_EXPORTER_OTLP_ENDPOINT", e)),
+        };
+        if let Some((variable, e)) = &endpoint {
+            validate_endpoint(variable, e)?;
+        }
+        if let Some(p) = self.var("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            match p.trim() {
+                "grpc" | "http/protobuf" => {}
+                other => {
+                    return Err(InitError::UnsupportedProtocol {
+                        value: other.to_owned(),
+                    })
+                }
+            }
+        }
+        if let Some(h) = self.var("OTEL_EXPORTER_OTLP_HEADERS") {
+            parse_headers(&h)?;
+        }
+
+        // Level filter.
+        let filter_src = self
+            .log_filter
+            .clone()
+            .or_else(|| self.var("RUST_LOG"))
+            .unwrap_or_else(|| "info".to_owned());
+        let filter =
+            EnvFilter::builder()
+                .parse(&filter_src)
+                .map_err(|e| InitError::InvalidLogFilter {
+                    value: filter_src.clone(),
+                    reason: e.to_string(),
+                })?;
+
+        // Log sampling.
+        let log_sampling = match self.log_sampling.take() {
+            Some(s) => Some(s),
+            None => match self.var("OBSERVE_LOG_SAMPLING") {
+                Some(s) => Some(s.parse::<LogSampling>()?),
+                None => None,
+            },
+        };
+
+        // Output.
+        let mut closer: Option<Arc<NonBlocking>> = None;
+        let sink: Arc<dyn LineSink> = match std::mem::take(&mut self.output) {
+            LogOutput::Sink(s) => s,
+            LogOutput::Stdout => {
+                let nb = Arc::new(
+                    NonBlocking::new(std::io::stdout(), self.log_buffer, self.full_policy)
+                        .map_err(|source| InitError::Thread {
+                            what: "log writer",
+                            source,
+                        })?,
+                );
+                closer = Some(Arc::clone(&nb));
+                nb
+            }
+            LogOutput::Stderr => {
+                let nb = Arc::new(
+                    NonBlocking::new(std::io::stderr(), self.log_buffer, self.full_policy)
+                        .map_err(|source| InitError::Thread {
+                            what: "log writer",
+                            source,
+                        })?,
+                );
+                closer = Some(Arc::clone(&nb));
+                nb
+            }
+            LogOutput::File(path) => {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|source| InitError::LogFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+                let nb = Arc::new(
+                    NonBlocking::new(f, self.log_buffer, self.full_policy).map_err(|source| {
+                        InitError::Thread {
+                            what: "log writer",
+                            source,
+                        }
+                    })?,
+                );
+                closer = Some(Arc::clone(&nb));
+                nb
+            }
+        };
+
+        // Traces.
+        let scope = InstrumentationScope::builder(INSTRUMENTATION_NAME)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        let mut processors: Vec<Arc<dyn SpanProcessor>> = Vec::new();
+        let mut tracer_provider = None;
+        if !disabled {
+            for mut p in std::mem::take(&mut self.span_processors) {
+                p.set_resource(&resource);
+                processors.push(Arc::from(p));
+            }
+            let mut tpb = SdkTracerProvider::builder().with_resource(resource.clone());
+            for p in &processors {
+                tpb = tpb.with_span_processor(Forward(Arc::clone(p)));
+            }
+            tracer_provider = Some(tpb.build());
+        }
+        let traces = (!disabled).then(|| TracePipeline {
+            processors: processors.clone(),
+            sampler,
+            scope: scope.clone(),
+        });
+
+        // Metrics.
+        let meter_provider = (!disabled).then(|| {
+            let mut b = SdkMeterProvider::builder().with_resource(resource.clone());
+            for hook in std::mem::take(&mut self.meter_hooks) {
+                b = hook(b);
+            }
+            b.build()
+        });
+        let instruments = meter_provider.as_ref().map(|mp| {
+            use opentelemetry::metrics::MeterProvider as _;
+            let meter = mp.meter_with_scope(scope.clone());
+            Instruments::new(&meter, Arc::clone(&sink))
+        });
+
+        // Log records.
+        let logger_provider = if disabled || self.log_processors.is_empty() {
+            None
+        } else {
+            let mut b = SdkLoggerProvider::builder().with_resource(resource.clone());
+            for p in std::mem::take(&mut self.log_processors) {
+                b = p.add_to(b);
+            }
+            Some(b.build())
+        };
+        let otel_logs = logger_provider.as_ref().map(|lp| {
+            use opentelemetry::logs::LoggerProvider as _;
+            lp.logger_with_scope(scope.clone())
+        });
+
+        let shared = Arc::new(Shared::new(SharedParts {
+            service: name,
+            sink: Arc::clone(&sink),
+            clock: self.clock,
+            value_cap: self.value_cap,
+            redactor: Redactor::new(&self.deny_list),
+            traces,
+            otel_logs,
+            log_sampling,
+            metrics: instruments,
+            ids: self.ids,
+        }));
+        let layer = ObserveLayer::new(Arc::clone(&shared));
+        let subscriber = Registry::default().with(filter).with(layer);
+        let dispatch = Dispatch::new(subscriber);
+        let guard = TelemetryGuard {
+            shared,
+            processors,
+            meter_provider,
+            logger_provider,
+            closer,
+            global: false,
+            done: false,
+            tracer_provider: tracer_provider.clone(),
+        };
+        Ok((
+            dispatch,
+            guard,
+            Providers {
+                tracer: tracer_provider,
+                warnings,
+            },
+        ))
+    }
+}
+
+struct Providers {
+    tracer: Option<SdkTracerProvider>,
+    warnings: Vec<String>,
+}
+
+/// Lets spans made through the OpenTelemetry API reach observe's processors.
+/// Shutdown is the guard's job, so this forwards flushes only.
+#[derive(Debug)]
+struct Forward(Arc<dyn SpanProcessor>);
+
+impl SpanProcessor for Forward {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, values percent-encoded).
+pub(crate) fn parse_headers(raw: &str) -> Result<Vec<(String, String)>, InitError> {
+    let mut out = Vec::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| InitError::InvalidHeaders {
+                value: raw.to_owned(),
+            })?;
+        let k = k.trim();
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+            return Err(InitError::InvalidHeaders {
+                value: raw.to_owned(),
+            });
+        }
+        out.push((k.to_owned(), percent_decode(v.trim())));
+    }
+    Ok(out)
+}
+
+/// Checks that an OTLP endpoint is an http(s) URL with a host and a valid port.
+pub(crate) fn validate_endpoint(variable: &'static str, url: &str) -> Result<(), InitError> {
+    let bad = || InitError::InvalidEndpoint {
+        variable,
+        value: url.to_owned(),
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(bad)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace)
+    {
+        return Err(bad());
+    }
+    let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
+        let (h, after) = stripped.split_once(']').ok_or_else(bad)?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    if let Some(p) = port {
+        if p.parse::<u16>().map_or(true, |n| n == 0) {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+/// Flushes and shuts down every signal when dropped (or on [`shutdown`](Self::shutdown)).
+pub struct TelemetryGuard {
+    pub(crate) shared: Arc<Shared>,
+    processors: Vec<Arc<dyn SpanProcessor>>,
+    pub(crate) meter_provider: Option<SdkMeterProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+    tracer_provider: Option<SdkTracerProvider>,
+    closer: Option<Arc<NonBlocking>>,
+    global: bool,
+    done: bool,
+}
+
+impl fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("service", &self.shared.service)
+            .field("global", &self.global)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryGuard {
+    /// The service name.
+    pub fn service_name(&self) -> &str {
+        &self.shared.service
+    }
+
+    /// The meter provider (absent when the SDK is disabled).
+    pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
+        self.meter_provider.as_ref()
+    }
+
+    /// The OpenTelemetry tracer provider whose spans reach observe's processors.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.tracer_provider.as_ref()
+    }
+
+    /// A tracer of that provider, for code that uses the OpenTelemetry API directly.
+    pub fn tracer(&self, name: &'static str) -> Option<opentelemetry_sdk::trace::SdkTracer> {
+        self.tracer_provider.as_ref().map(|tp| tp.tracer(name))
+    }
+
+    /// Writes everything recorded so far (spans, records, metrics, lines) without shutting down.
+    pub fn flush(&self, deadline: Duration) -> Result<(), ShutdownError> {
+        let start = Instant::now();
+        let mut first_err = None;
+        for p in &self.processors {
+            if let Err(e) = p.force_flush() {
+                first_err.get_or_insert(ShutdownError::Flush {
+                    signal: "traces",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        if let Some(lp) = &self.logger_provider {
+            if let Err(e) = lp.force_flush() {
+                first_err.get_or_insert(ShutdownError::Flush {
+                    signal: "logs",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        if let Some(mp) = &self.meter_provider {
+            if let Err(e) = mp.force_flush() {
+                first_err.get_or_insert(ShutdownError::Flush {
+                    signal: "metrics",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        let left = deadline.saturating_sub(start.elapsed());
+        if !self.shared.sink.flush(left) {
+            first_err.get_or_insert(ShutdownError::Timeout {
+                deadline,
+                pending: "log lines".to_owned(),
+            });
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Flushes and shuts down every signal, within `deadline`.
+    pub fn shutdown(mut self, deadline: Duration) -> Result<(), ShutdownError> {
+        self.shutdown_inner(deadline)
+    }
+
+    fn shutdown_inner(&mut self, deadline: Duration) -> Result<(), ShutdownError> {
+        if self.done {
+            return Ok(());
+        }
+        self.done = true;
+        let start = Instant::now();
+        let left = || deadline.saturating_sub(start.elapsed());
+        let mut first_err = None;
+        for p in &self.processors {
+            if let Err(e) = p
+                .force_flush()
+                .and_then(|()| p.shutdown_with_timeout(left()))
+            {
+                first_err.get_or_insert(ShutdownError::Flush {
+                    signal: "traces",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        if let Some(lp) = &self.logger_provider {
+            if let Err(e) = lp.shutdown_with_timeout(left()) {
+                first_err.get_or_insert(ShutdownError::Flush {
+                    signal: "logs",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        if let Some(mp) = &self.meter_provider {
+            if let Err(e) = mp.shutdown_with_timeout(left()) {
+                first_err.get_or_insert(ShutdownError::Flush {
+                    signal: "metrics",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        let ok = match &self.closer {
+            Some(c) => c.close(left()),
+            None => self.shared.sink.flush(left()),
+        };
+        if !ok {
+            first_err.get_or_insert(ShutdownError::Timeout {
+                deadline,
+                pending: "log lines".to_owned(),
+            });
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown_inner(DEFAULT_SHUTDOWN_DEADLINE) {
+            // The subscriber may already be gone: say it on stderr, once.
+            eprintln!("observe: shutdown: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        for ok in [
+            "http://127.0.0.1:4317",
+            "https://collector.example.com",
+            "http://[::1]:4318/v1/traces",
+            "http://localhost:4318/",
+        ] {
+            assert!(validate_endpoint("x", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1:4317",
+            "grpc://host:4317",
+            "http://",
+            "http://host:notaport",
+            "http://host:0",
+            "http://:4317",
+            "http://ho st:1",
+        ] {
+            assert!(
+                matches!(
+                    validate_endpoint("x", bad),
+                    Err(InitError::InvalidEndpoint { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_and_percent_decoding() {
+        assert_eq!(
+            parse_headers("api-key=a%20b, x=1").expect("valid"),
+            vec![("api-key".into(), "a b".into()), ("x".into(), "1".into())]
+        );
+        assert!(parse_headers("novalue").is_err());
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

@@ -1,0 +1,383 @@
+//! JSON log lines: exact output, correlation with exported spans, redaction,
+//! collisions, plain tracing events, sampling.
+
+use observe::testing::{Capture, Harness, MetricValue};
+use observe::tracing::{self, Level};
+use serde_json::{json, Value};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn at() -> SystemTime {
+    // 2026-05-22T02:14:33.123456Z
+    UNIX_EPOCH + Duration::new(1_779_416_073, 123_456_000)
+}
+
+fn golden() -> Harness {
+    Harness::new("payment-service")
+        .fixed_time(at())
+        .seeded_ids(42)
+}
+
+fn trace_hex(cap: &Capture, i: usize) -> String {
+    cap.spans[i].span_context.trace_id().to_string()
+}
+
+fn span_hex(cap: &Capture, i: usize) -> String {
+    cap.spans[i].span_context.span_id().to_string()
+}
+
+#[test]
+fn golden_line_inside_two_spans() {
+    let (_, cap) = golden().run(|| {
+        let outer = tracing::info_span!("request", order_id = "ord_123", user_id = 7);
+        let _o = outer.enter();
+        let inner = tracing::info_span!("charge", gateway = "bank", order_id = "ord_999");
+        let _i = inner.enter();
+        observe::error!(
+            "payment_failed",
+            gateway_status_code = 504,
+            retryable = true,
+            latency_s = 30.25,
+            "bank answered {}",
+            504
+        );
+    });
+    assert_eq!(cap.spans.len(), 2, "both spans exported");
+    let charge = cap.span("charge").expect("charge span");
+    let trace = charge.span_context.trace_id().to_string();
+    let span = charge.span_context.span_id().to_string();
+    let expected = format!(
+        concat!(
+            r#"{{"timestamp":"2026-05-22T02:14:33.123456Z","level":"ERROR","service":"payment-service","#,
+            r#""event":"payment_failed","trace_id":"{}","span_id":"{}","message":"bank answered 504","#,
+            r#""target":"logging","gateway_status_code":504,"retryable":true,"latency_s":30.25,"#,
+            r#""gateway":"bank","order_id":"ord_999","user_id":7}}"#
+        ),
+        trace, span
+    );
+    assert_eq!(cap.raw_lines, vec![expected]);
+}
+
+#[test]
+fn trace_ids_match_exported_spans_and_null_outside() {
+    let (_, cap) = Harness::new("svc").run(|| {
+        observe::info!("boot");
+        let s = tracing::info_span!("work");
+        s.in_scope(|| observe::info!("inside"));
+    });
+    assert_eq!(cap.lines[0]["trace_id"], Value::Null);
+    assert_eq!(cap.lines[0]["span_id"], Value::Null);
+    assert_eq!(cap.lines[1]["trace_id"], trace_hex(&cap, 0));
+    assert_eq!(cap.lines[1]["span_id"], span_hex(&cap, 0));
+    let t = cap.lines[1]["trace_id"].as_str().expect("string");
+    assert_eq!(t.len(), 32);
+    assert!(t
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+}
+
+#[test]
+fn mandatory_keys_come_first_in_order() {
+    let (_, cap) = Harness::new("svc").run(|| {
+        tracing::info_span!("s", a = 1).in_scope(|| observe::warn!("x_happened", b = 2, "m"));
+    });
+    let line = &cap.raw_lines[0];
+    let keys: Vec<&str> = [
+        "\"timestamp\"",
+        "\"level\"",
+        "\"service\"",
+        "\"event\"",
+        "\"trace_id\"",
+        "\"span_id\"",
+        "\"message\"",
+        "\"target\"",
+        "\"b\"",
+        "\"a\"",
+    ]
+    .into_iter()
+    .collect();
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            line.find(k)
+                .unwrap_or_else(|| panic!("{k} missing in {line}"))
+        })
+        .collect();
+    let mut sorted = positions.clone();
+    sorted.sort_unstable();
+    assert_eq!(positions, sorted, "{line}");
+}
+
+#[test]
+fn plain_tracing_events_get_an_inferred_event_name() {
+    let (_, cap) = golden().run(|| {
+        tracing::info!(target: "hyper_util::client::legacy", attempt = 3, "connecting");
+        tracing::warn!("no target given");
+    });
+    assert_eq!(
+        cap.lines[0],
+        json!({
+            "timestamp": "2026-05-22T02:14:33.123456Z",
+            "level": "INFO",
+            "service": "payment-service",
+            "event": "hyper_util_client_legacy",
+            "trace_id": null,
+            "span_id": null,
+            "event_inferred": true,
+            "message": "connecting",
+            "target": "hyper_util::client::legacy",
+            "attempt": 3
+        })
+    );
+    assert_eq!(cap.lines[1]["event"], "logging");
+    assert_eq!(cap.lines[1]["event_inferred"], true);
+}
+
+#[test]
+fn colliding_field_names_are_prefixed_not_lost() {
+    let (_, cap) = Harness::new("svc").run(|| {
+        let s = tracing::info_span!("s", service = "other");
+        s.in_scope(|| {
+            tracing::info!(
+                event = "real_name",
+                level = "custom",
+                trace_id = 5,
+                target = "t"
+            )
+        });
+    });
+    let l = &cap.lines[0];
+    assert_eq!(l["event"], "real_name");
+    assert!(l.get("event_inferred").is_none());
+    assert_eq!(l["level"], "INFO");
+    assert_eq!(l["field_level"], "custom");
+    assert_eq!(l["field_trace_id"], 5);
+    assert_eq!(l["field_target"], "t");
+    assert_eq!(l["service"], "svc");
+    assert_eq!(l["field_service"], "other");
+}
+
+#[test]
+fn denied_fields_are_redacted_everywhere() {
+    let (_, cap) = Harness::new("svc").run(|| {
+        let s = tracing::info_span!(
+            "login",
+            user_email = "ada@example.com",
+            session_token = "abc"
+        );
+        s.in_scope(|| {
+            observe::info!(
+                "login_ok",
+                password = "hunter2",
+                card_number = 4111111111111111u64,
+                amount_cents = 5
+            );
+        });
+    });
+    let l = &cap.lines[0];
+    assert_eq!(l["password"], "[REDACTED]");
+    assert_eq!(l["card_number"], "[REDACTED]");
+    assert_eq!(l["user_email"], "[REDACTED]");
+    assert_eq!(l["session_token"], "[REDACTED]");
+    assert_eq!(l["amount_cents"], 5);
+    for raw in &cap.raw_lines {
+        assert!(
+            !raw.contains("hunter2") && !raw.contains("ada@example.com") && !raw.contains("4111")
+        );
+    }
+    let span = cap.span("login").expect("span");
+    for kv in &span.attributes {
+        let v = kv.value.to_string();
+        assert!(!v.contains("ada@") && v != "abc", "{kv:?}");
+    }
+    for rec in &cap.log_records {
+        for (_, v) in rec.attributes_iter() {
+            assert!(!format!("{v:?}").contains("hunter2"));
+        }
+    }
+}
+
+#[test]
+fn long_and_hostile_values_stay_one_valid_line() {
+    let long = "x".repeat(20_000);
+    let (_, cap) = Harness::new("svc")
+        .configure(|b| b.max_value_len(100))
+        .run(|| {
+            observe::info!(
+                "hostile",
+                injected = "ok\"}\n{\"level\":\"ERROR\",\"event\":\"fake\"",
+                long = %long,
+                ctrl = "\u{0}\u{1b}[31m",
+                bytes = ?b"\xff\xfe"
+            );
+        });
+    assert_eq!(cap.raw_lines.len(), 1, "no second line can be injected");
+    let l = &cap.lines[0];
+    assert_eq!(
+        l["injected"],
+        "ok\"}\n{\"level\":\"ERROR\",\"event\":\"fake\""
+    );
+    assert_eq!(l["ctrl"], "\u{0}\u{1b}[31m");
+    let long_v = l["long"].as_str().expect("str");
+    assert!(long_v.ends_with("…[truncated]"));
+    assert_eq!(long_v.len(), 100 + "…[truncated]".len());
+}
+
+#[test]
+fn fields_recorded_later_appear_on_later_lines() {
+    let (_, cap) = Harness::new("svc").run(|| {
+        let s = tracing::info_span!("request", order_id = tracing::field::Empty);
+        let _e = s.enter();
+        observe::info!("before");
+        s.record("order_id", "ord_1");
+        observe::info!("after");
+        s.record("order_id", "ord_2");
+        observe::info!("again");
+    });
+    assert!(cap.lines[0].get("order_id").is_none());
+    assert_eq!(cap.lines[1]["order_id"], "ord_1");
+    assert_eq!(cap.lines[2]["order_id"], "ord_2");
+    assert_eq!(cap.raw_lines[2].matches("order_id").count(), 1);
+    let span = cap.span("request").expect("span");
+    let ids: Vec<_> = span
+        .attributes
+        .iter()
+        .filter(|kv| kv.key.as_str() == "order_id")
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids[0].value.to_string(), "ord_2");
+}
+
+#[test]
+fn log_records_carry_the_span_ids() {
+    let (_, cap) = Harness::new("svc").run(|| {
+        tracing::info_span!("op").in_scope(|| observe::warn!("slow_query", ms = 1200, "slow"));
+    });
+    assert_eq!(cap.log_records.len(), 1);
+    let rec = &cap.log_records[0];
+    let tc = rec.trace_context().expect("trace context");
+    assert_eq!(tc.trace_id, cap.spans[0].span_context.trace_id());
+    assert_eq!(tc.span_id, cap.spans[0].span_context.span_id());
+    assert_eq!(rec.event_name(), Some("slow_query"));
+    assert_eq!(rec.severity_text(), Some("WARN"));
+}
+
+#[test]
+fn error_events_become_span_events() {
+    let (_, cap) = Harness::new("svc").run(|| {
+        tracing::info_span!("op").in_scope(|| {
+            observe::info!("not_an_event_on_the_span");
+            observe::error!("gateway_failed", "bank timed out");
+        })
+    });
+    let span = cap.span("op").expect("span");
+    let names: Vec<_> = span.events.iter().map(|e| e.name.to_string()).collect();
+    assert_eq!(names, vec!["gateway_failed"]);
+}
+
+#[test]
+fn otel_fields_steer_the_exported_span() {
+    let (_, cap) = Harness::new("svc").run(|| {
+        let s = tracing::info_span!(
+            "h",
+            otel.name = "GET /pay",
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty
+        );
+        s.in_scope(|| observe::info!("x"));
+        s.record("otel.status_code", "error");
+    });
+    let span = &cap.spans[0];
+    assert_eq!(span.name, "GET /pay");
+    assert_eq!(
+        span.span_kind,
+        observe::opentelemetry::trace::SpanKind::Server
+    );
+    assert!(matches!(
+        span.status,
+        observe::opentelemetry::trace::Status::Error { .. }
+    ));
+    assert!(cap.lines[0].get("otel.name").is_none());
+}
+
+#[test]
+fn log_sampling_is_trace_consistent_and_keeps_failed_requests() {
+    let (_, cap) = Harness::new("svc")
+        .configure(|b| b.log_sampling(observe::LogSampling::new().level(Level::INFO, 0.0)))
+        .run(|| {
+            // A successful request: its INFO lines are dropped.
+            tracing::info_span!("ok_request").in_scope(|| {
+                observe::info!("step_one");
+                observe::info!("step_two");
+            });
+            // A failed request: its INFO lines are written when it ends.
+            let failed =
+                tracing::info_span!("bad_request", otel.status_code = tracing::field::Empty);
+            failed.in_scope(|| {
+                observe::info!("step_one");
+                observe::error!("it_broke");
+            });
+            failed.record("otel.status_code", "error");
+            drop(failed);
+            // Outside any request: dropped.
+            observe::info!("outside");
+        });
+    let events: Vec<_> = cap
+        .lines
+        .iter()
+        .map(|l| l["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(events, vec!["it_broke", "step_one"]);
+    let dropped: Vec<_> = cap
+        .metric("observe.logs.dropped")
+        .into_iter()
+        .map(|p| (p.attributes["reason"].clone(), p.value.clone()))
+        .collect();
+    assert!(
+        dropped.contains(&("sampled".to_owned(), MetricValue::Sum(3.0))),
+        "{dropped:?}"
+    );
+    let buffered: Vec<_> = cap
+        .metric("observe.logs.buffered")
+        .into_iter()
+        .map(|p| (p.attributes["outcome"].clone(), p.value.clone()))
+        .collect();
+    assert!(
+        buffered.contains(&("written".to_owned(), MetricValue::Sum(1.0))),
+        "{buffered:?}"
+    );
+    assert!(
+        buffered.contains(&("discarded".to_owned(), MetricValue::Sum(2.0))),
+        "{buffered:?}"
+    );
+}
+
+#[test]
+fn full_fidelity_switch_keeps_everything() {
+    let (_, cap) = Harness::new("svc")
+        .configure(|b| b.log_sampling(observe::LogSampling::new().level(Level::INFO, 0.0)))
+        .run(|| {
+            observe::info!("dropped_before");
+            observe::sampling().full_fidelity_for(Duration::from_secs(60));
+            assert!(observe::sampling().is_full_fidelity());
+            observe::info!("kept_during");
+            observe::sampling().end_full_fidelity();
+            observe::info!("dropped_after");
+        });
+    let events: Vec<_> = cap.lines.iter().map(|l| l["event"].clone()).collect();
+    assert_eq!(events, vec![json!("kept_during")]);
+}
+
+#[test]
+fn current_trace_id_and_traceparent() {
+    let ((tid, tp), cap) = Harness::new("svc").run(|| {
+        tracing::info_span!("create_order")
+            .in_scope(|| (observe::current_trace_id(), observe::current_traceparent()))
+    });
+    let tid = tid.expect("inside a span");
+    assert_eq!(tid, trace_hex(&cap, 0));
+    assert_eq!(
+        tp.expect("traceparent"),
+        format!("00-{}-{}-03", tid, span_hex(&cap, 0))
+    );
+    assert_eq!(observe::current_trace_id(), None);
+}
