@@ -21,6 +21,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 mod context;
 mod error;
 mod ids;

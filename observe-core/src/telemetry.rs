@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Dispatch;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
@@ -507,13 +508,20 @@ impl TelemetryBuilder {
             .clone()
             .or_else(|| self.var("RUST_LOG"))
             .unwrap_or_else(|| "info".to_owned());
-        let filter =
-            EnvFilter::builder()
-                .parse(&filter_src)
-                .map_err(|e| InitError::InvalidLogFilter {
-                    value: filter_src.clone(),
-                    reason: e.to_string(),
-                })?;
+        // A bare level is a static filter (one comparison per call site);
+        // anything with targets or spans needs an EnvFilter.
+        let (level_filter, env_filter) = match filter_src.trim().parse::<LevelFilter>() {
+            Ok(l) => (Some(l), None),
+            Err(_) => (
+                None,
+                Some(EnvFilter::builder().parse(&filter_src).map_err(|e| {
+                    InitError::InvalidLogFilter {
+                        value: filter_src.clone(),
+                        reason: e.to_string(),
+                    }
+                })?),
+            ),
+        };
 
         // Log sampling.
         let log_sampling = match self.log_sampling.take() {
@@ -637,7 +645,10 @@ impl TelemetryBuilder {
             ids: self.ids,
         }));
         let layer = ObserveLayer::new(Arc::clone(&shared));
-        let subscriber = Registry::default().with(filter).with(layer);
+        let subscriber = Registry::default()
+            .with(level_filter)
+            .with(env_filter)
+            .with(layer);
         let dispatch = Dispatch::new(subscriber);
         let guard = TelemetryGuard {
             shared,

@@ -5,7 +5,9 @@ use crate::log::json;
 use crate::log::redact::{Redactor, REDACTED};
 use opentelemetry::logs::AnyValue;
 use opentelemetry::{Key, KeyValue, StringValue, Value};
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 use tracing::field::{Field, Visit};
 
 /// Keys every line starts with; a user field with one of these names is
@@ -45,6 +47,89 @@ pub(crate) fn write_field_key(buf: &mut Vec<u8>, name: &str) {
     } else {
         json::write_key(buf, name);
     }
+}
+
+/// What observe precomputes once per call site (per thread): which fields are
+/// denied, and each field's `,"key":` fragment already escaped and prefixed.
+pub(crate) struct CallsiteInfo {
+    denied: u64,
+    keys: Box<[u8]>,
+    offs: Box<[u32]>,
+}
+
+impl CallsiteInfo {
+    fn new(meta: &'static tracing::Metadata<'static>, redactor: &Redactor) -> Self {
+        let mut denied = 0u64;
+        let mut keys = Vec::new();
+        let mut offs = vec![0u32];
+        for (i, f) in meta.fields().iter().enumerate() {
+            if i < 64 && redactor.is_denied(f.name()) {
+                denied |= 1 << i;
+            }
+            keys.push(b',');
+            write_field_key(&mut keys, f.name());
+            offs.push(keys.len() as u32);
+        }
+        CallsiteInfo {
+            denied,
+            keys: keys.into_boxed_slice(),
+            offs: offs.into_boxed_slice(),
+        }
+    }
+
+    /// Whether `field` is denied.
+    #[inline]
+    pub(crate) fn is_denied(&self, field: &Field, redactor: &Redactor) -> bool {
+        let i = field.index();
+        if i < 64 {
+            self.denied & (1 << i) != 0
+        } else {
+            redactor.is_denied(field.name())
+        }
+    }
+
+    /// `,"key":` for `field`.
+    #[inline]
+    pub(crate) fn key(&self, field: &Field) -> &[u8] {
+        let i = field.index();
+        match (self.offs.get(i), self.offs.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.keys[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+const CALLSITE_SLOTS: usize = 256;
+
+type CallsiteSlot = Option<(usize, u32, Rc<CallsiteInfo>)>;
+
+thread_local! {
+    static CALLSITES: RefCell<Vec<CallsiteSlot>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The compiled info of a call site, from a per-thread direct-mapped cache.
+#[inline]
+pub(crate) fn callsite_info(
+    meta: &'static tracing::Metadata<'static>,
+    redactor: &Redactor,
+) -> Rc<CallsiteInfo> {
+    let ptr = meta as *const _ as usize;
+    let idx = (ptr >> 4).wrapping_mul(0x9e37_79b9) % CALLSITE_SLOTS;
+    let gen = redactor.generation();
+    CALLSITES.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_empty() {
+            c.resize(CALLSITE_SLOTS, None);
+        }
+        match &c[idx] {
+            Some((p, g, info)) if *p == ptr && *g == gen => Rc::clone(info),
+            _ => {
+                let info = Rc::new(CallsiteInfo::new(meta, redactor));
+                c[idx] = Some((ptr, gen, Rc::clone(&info)));
+                info
+            }
+        }
+    })
 }
 
 /// A value in its native JSON type.
@@ -117,7 +202,7 @@ fn truncate(s: &str, cap: usize) -> std::borrow::Cow<'_, str> {
 
 /// Receives each field of a span or event once, already typed.
 pub(crate) trait FieldSink {
-    fn field(&mut self, name: &'static str, v: Val<'_>);
+    fn field(&mut self, field: &Field, v: Val<'_>);
 }
 
 /// Adapts a [`FieldSink`] to tracing's `Visit`.
@@ -125,33 +210,31 @@ pub(crate) struct Visitor<'a, S>(pub(crate) &'a mut S);
 
 impl<S: FieldSink> Visit for Visitor<'_, S> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .field(field.name(), Val::Fmt(format_args!("{value:?}")));
+        self.0.field(field, Val::Fmt(format_args!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.field(field.name(), Val::Str(value));
+        self.0.field(field, Val::Str(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.field(field.name(), Val::I64(value));
+        self.0.field(field, Val::I64(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.field(field.name(), Val::U64(value));
+        self.0.field(field, Val::U64(value));
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.0.field(field.name(), Val::I128(value));
+        self.0.field(field, Val::I128(value));
     }
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.0.field(field.name(), Val::U128(value));
+        self.0.field(field, Val::U128(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.field(field.name(), Val::F64(value));
+        self.0.field(field, Val::F64(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.field(field.name(), Val::Bool(value));
+        self.0.field(field, Val::Bool(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0
-            .field(field.name(), Val::Fmt(format_args!("{value}")));
+        self.0.field(field, Val::Fmt(format_args!("{value}")));
     }
 }
 
@@ -163,6 +246,7 @@ pub(crate) struct SpanFieldSink<'a> {
     pub(crate) attrs: Option<&'a mut Vec<KeyValue>>,
     pub(crate) special: &'a mut SpanSpecial,
     pub(crate) redactor: &'a Redactor,
+    pub(crate) info: &'a CallsiteInfo,
     pub(crate) cap: usize,
 }
 
@@ -189,7 +273,8 @@ fn val_to_string(v: &Val<'_>) -> String {
 }
 
 impl FieldSink for SpanFieldSink<'_> {
-    fn field(&mut self, name: &'static str, v: Val<'_>) {
+    fn field(&mut self, field: &Field, v: Val<'_>) {
+        let name = field.name();
         if let Some(rest) = name.strip_prefix("otel.") {
             let s = val_to_string(&v);
             match rest {
@@ -218,7 +303,7 @@ impl FieldSink for SpanFieldSink<'_> {
             }
             return;
         }
-        let denied = self.redactor.is_denied(name);
+        let denied = self.info.is_denied(field, self.redactor);
         let v = if denied { Val::Str(REDACTED) } else { v };
         // A field recorded again replaces its earlier value.
         if let Some(pos) = self.index.iter().position(|(n, _, _)| *n == name) {
@@ -234,7 +319,9 @@ impl FieldSink for SpanFieldSink<'_> {
             }
         }
         let start = self.json.len() as u32;
-        write_field_key(self.json, name);
+        // Stored without the leading comma.
+        self.json
+            .extend_from_slice(self.info.key(field).get(1..).unwrap_or_default());
         write_val(self.json, &v, self.cap);
         self.index.push((name, start, self.json.len() as u32));
         if let Some(attrs) = self.attrs.as_deref_mut() {
@@ -249,20 +336,22 @@ impl FieldSink for SpanFieldSink<'_> {
     }
 }
 
-/// Event fields: written into the line's field section, with `message` and
-/// `event` captured separately (they go first).
+/// Event fields: written straight into the line's tail, with `message` and
+/// a string `event` captured separately (they go in the head).
 pub(crate) struct EventFieldSink<'a> {
-    pub(crate) fields: &'a mut Vec<u8>,
+    pub(crate) out: &'a mut Vec<u8>,
     pub(crate) message: &'a mut Vec<u8>,
     pub(crate) event: &'a mut Vec<u8>,
     pub(crate) names: &'a mut Vec<&'static str>,
     pub(crate) otel: Option<&'a mut Vec<(Key, AnyValue)>>,
     pub(crate) redactor: &'a Redactor,
+    pub(crate) info: &'a CallsiteInfo,
     pub(crate) cap: usize,
 }
 
 impl FieldSink for EventFieldSink<'_> {
-    fn field(&mut self, name: &'static str, v: Val<'_>) {
+    fn field(&mut self, field: &Field, v: Val<'_>) {
+        let name = field.name();
         if name == "message" && self.message.is_empty() {
             write_val(self.message, &v, self.cap);
             return;
@@ -273,11 +362,10 @@ impl FieldSink for EventFieldSink<'_> {
                 return;
             }
         }
-        let denied = self.redactor.is_denied(name);
+        let denied = self.info.is_denied(field, self.redactor);
         let v = if denied { Val::Str(REDACTED) } else { v };
-        self.fields.push(b',');
-        write_field_key(self.fields, name);
-        write_val(self.fields, &v, self.cap);
+        self.out.extend_from_slice(self.info.key(field));
+        write_val(self.out, &v, self.cap);
         self.names.push(name);
         if let Some(otel) = self.otel.as_deref_mut() {
             otel.push((Key::from_static_str(name), any_value(&v, self.cap)));

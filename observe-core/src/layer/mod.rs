@@ -42,7 +42,7 @@ use std::time::SystemTime;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event as TracingEvent, Level, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 /// Where timestamps come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -373,12 +373,14 @@ impl ObserveLayer {
         let mut special = SpanSpecial::default();
         let mut attributes = Vec::new();
         {
+            let info = fields::callsite_info(meta, &sh.redactor);
             let mut sink = SpanFieldSink {
                 json: &mut state.fields,
                 index: &mut state.index,
                 attrs: if sampled { Some(&mut attributes) } else { None },
                 special: &mut special,
                 redactor: &sh.redactor,
+                info: &info,
                 cap: sh.value_cap,
             };
             attrs.record(&mut Visitor(&mut sink));
@@ -484,6 +486,13 @@ impl ObserveLayer {
         let sh = &*self.shared;
         let meta = event.metadata();
         let level = meta.level();
+        // The event's spans, innermost first (deeper ones lend no fields).
+        let mut spans: [Option<SpanRef<'_, S>>; MAX_SCOPE] = [const { None }; MAX_SCOPE];
+        if let Some(scope) = ctx.event_scope(event) {
+            for (slot, span) in spans.iter_mut().zip(scope) {
+                *slot = Some(span);
+            }
+        }
         BUFS.with(|bufs| {
             let Ok(mut bufs) = bufs.try_borrow_mut() else {
                 // Re-entrant logging from inside a Debug impl: skip rather than panic.
@@ -496,23 +505,31 @@ impl ObserveLayer {
             b.event.clear();
             b.names.clear();
             b.otel.clear();
-            let want_otel = sh.otel_logs.is_some();
+            // One pass over the event's fields: they go straight into the
+            // line's tail; `message` and `event` are kept for the head.
             {
+                let info = fields::callsite_info(meta, &sh.redactor);
                 let mut sink = EventFieldSink {
-                    fields: &mut b.fields,
+                    out: &mut b.fields,
                     message: &mut b.message,
                     event: &mut b.event,
                     names: &mut b.names,
-                    otel: if want_otel { Some(&mut b.otel) } else { None },
+                    otel: if sh.otel_logs.is_some() {
+                        Some(&mut b.otel)
+                    } else {
+                        None
+                    },
                     redactor: &sh.redactor,
+                    info: &info,
                     cap: sh.value_cap,
                 };
                 event.record(&mut Visitor(&mut sink));
             }
-            let inferred = b.event.is_empty();
-            if inferred {
+            let named = !b.event.is_empty();
+            if !named {
                 write_inferred_event(&mut b.event, meta.target());
             }
+            // The head: mandatory keys, message, target.
             let line = &mut b.line;
             line.extend_from_slice(b"{\"timestamp\":\"");
             let now = sh.clock.now();
@@ -522,64 +539,54 @@ impl ObserveLayer {
             line.push(b',');
             line.extend_from_slice(&sh.service_json);
             line.extend_from_slice(&b.event);
-            // Ids of the innermost span, then its and its ancestors' fields.
-            let scope = ctx.event_scope(event);
             let mut trace: Option<(u128, u64, u8)> = None;
             let mut request: Option<Arc<RequestBuffer>> = None;
             let mut synthetic = false;
-            if let Some(scope) = scope {
-                for span in scope {
-                    let ext = span.extensions();
-                    let Some(st) = ext.get::<SpanState>() else {
+            let mut recorded = false;
+            // One walk over the spans: ids of the innermost into the head,
+            // every span's fields into the tail (the innermost value of a name wins).
+            let tail = &mut b.fields;
+            for span in spans.iter().flatten() {
+                let ext = span.extensions();
+                let Some(st) = ext.get::<SpanState>() else {
+                    continue;
+                };
+                if trace.is_none() {
+                    trace = Some((st.trace_id, st.span_id, st.flags));
+                    line.extend_from_slice(b",\"trace_id\":\"");
+                    line.extend_from_slice(&st.ids_hex[..32]);
+                    line.extend_from_slice(b"\",\"span_id\":\"");
+                    line.extend_from_slice(&st.ids_hex[32..]);
+                    line.push(b'"');
+                    request.clone_from(&st.request);
+                    synthetic = st.synthetic;
+                    recorded = st.record.is_some();
+                }
+                for &(name, start, end) in &st.index {
+                    if seen(&b.names, name) {
                         continue;
-                    };
-                    if trace.is_none() {
-                        trace = Some((st.trace_id, st.span_id, st.flags));
-                        line.extend_from_slice(b",\"trace_id\":\"");
-                        line.extend_from_slice(&st.ids_hex[..32]);
-                        line.extend_from_slice(b"\",\"span_id\":\"");
-                        line.extend_from_slice(&st.ids_hex[32..]);
-                        line.push(b'"');
-                        if inferred {
-                            line.extend_from_slice(b",\"event_inferred\":true");
-                        }
-                        if !b.message.is_empty() {
-                            line.extend_from_slice(b",\"message\":");
-                            line.extend_from_slice(&b.message);
-                        }
-                        line.extend_from_slice(b",\"target\":");
-                        json::write_str(line, meta.target(), 256);
-                        line.extend_from_slice(&b.fields);
-                        request.clone_from(&st.request);
-                        synthetic = st.synthetic;
                     }
-                    for &(name, start, end) in &st.index {
-                        if b.names.contains(&name) {
-                            continue;
-                        }
-                        line.push(b',');
-                        line.extend_from_slice(&st.fields[start as usize..end as usize]);
-                        b.names.push(name);
-                    }
+                    tail.push(b',');
+                    tail.extend_from_slice(&st.fields[start as usize..end as usize]);
+                    b.names.push(name);
                 }
             }
             if trace.is_none() {
                 line.extend_from_slice(b",\"trace_id\":null,\"span_id\":null");
-                if inferred {
-                    line.extend_from_slice(b",\"event_inferred\":true");
-                }
-                if !b.message.is_empty() {
-                    line.extend_from_slice(b",\"message\":");
-                    line.extend_from_slice(&b.message);
-                }
-                line.extend_from_slice(b",\"target\":");
-                json::write_str(line, meta.target(), 256);
-                line.extend_from_slice(&b.fields);
             }
+            if !named {
+                line.extend_from_slice(b",\"event_inferred\":true");
+            }
+            if !b.message.is_empty() {
+                line.extend_from_slice(b",\"message\":");
+                line.extend_from_slice(&b.message);
+            }
+            line.extend_from_slice(b",\"target\":");
+            json::write_str(line, meta.target(), 256);
             if synthetic && !b.names.contains(&"synthetic") {
-                line.extend_from_slice(b",\"synthetic\":true");
+                tail.extend_from_slice(b",\"synthetic\":true");
             }
-            line.extend_from_slice(b"}\n");
+            tail.extend_from_slice(b"}\n");
 
             // Sampling.
             let keep = match &sh.log_sampling {
@@ -599,19 +606,48 @@ impl ObserveLayer {
                 }
             };
             if keep {
-                sh.sink.write_line(line);
+                sh.sink.write_parts(line, tail);
             } else if let (Some(req), Some(cfg)) = (&request, &sh.log_sampling) {
                 let mut held = req.lock();
                 if held.lines < cfg.request_buffer_lines
-                    && held.bytes.len() + line.len() <= cfg.request_buffer_bytes
+                    && held.bytes.len() + line.len() + tail.len() <= cfg.request_buffer_bytes
                 {
                     held.bytes.extend_from_slice(line);
+                    held.bytes.extend_from_slice(tail);
                     held.lines += 1;
                 } else {
                     held.overflow += 1;
                 }
             } else if let Some(m) = &sh.metrics {
                 m.logs_dropped(1, "sampled");
+            }
+
+            let event_name = || {
+                std::str::from_utf8(&b.event[1..b.event.len().saturating_sub(1)]).unwrap_or("log")
+            };
+            let message = || -> Option<String> {
+                if b.message.is_empty() {
+                    None
+                } else {
+                    serde_json::from_slice::<String>(&b.message).ok()
+                }
+            };
+
+            // Errors and warnings also become events of the innermost recorded span.
+            if recorded && *level <= Level::WARN {
+                if let Some(span) = spans.iter().flatten().next() {
+                    let mut ext = span.extensions_mut();
+                    if let Some(rec) = ext.get_mut::<SpanState>().and_then(|s| s.record.as_mut()) {
+                        if rec.events.len() < MAX_SPAN_EVENTS {
+                            let mut attrs = vec![KeyValue::new("level", level.as_str())];
+                            if let Some(m) = message() {
+                                attrs.push(KeyValue::new("message", m));
+                            }
+                            rec.events
+                                .push(Event::new(event_name().to_owned(), now, attrs, 0));
+                        }
+                    }
+                }
             }
 
             // OTLP log record (same trace ids).
@@ -623,17 +659,14 @@ impl ObserveLayer {
                 rec.set_timestamp(now);
                 rec.set_observed_timestamp(now);
                 rec.set_target(meta.target().to_owned());
-                let ev = std::str::from_utf8(&b.event[1..b.event.len().saturating_sub(1)])
-                    .unwrap_or("log");
-                if let Some(name) = intern_event(ev) {
+                if let Some(name) = intern_event(event_name()) {
                     rec.set_event_name(name);
                 }
-                if !b.message.is_empty() {
-                    let body: String = serde_json::from_slice(&b.message).unwrap_or_default();
+                if let Some(body) = message() {
                     rec.set_body(AnyValue::from(body));
                 }
                 rec.add_attributes(b.otel.drain(..));
-                if inferred {
+                if !named {
                     rec.add_attribute("event_inferred", true);
                 }
                 if let Some((t, s, f)) = trace {
@@ -648,6 +681,19 @@ impl ObserveLayer {
         });
     }
 }
+
+/// Whether `name` was written already (same address first: call-site names are static).
+#[inline]
+fn seen(names: &[&'static str], name: &'static str) -> bool {
+    names
+        .iter()
+        .any(|n| std::ptr::eq(n.as_ptr(), name.as_ptr()) && n.len() == name.len() || *n == name)
+}
+
+/// Spans of an event's scope that lend fields to its line.
+const MAX_SCOPE: usize = 8;
+/// Most events kept on one span.
+const MAX_SPAN_EVENTS: usize = 128;
 
 impl<S> tracing_subscriber::Layer<S> for ObserveLayer
 where
@@ -675,12 +721,14 @@ where
             ..
         } = st;
         {
+            let info = fields::callsite_info(span.metadata(), &sh.redactor);
             let mut sink = SpanFieldSink {
                 json: fields,
                 index,
                 attrs: record.as_mut().map(|r| &mut r.attributes),
                 special: &mut special,
                 redactor: &sh.redactor,
+                info: &info,
                 cap: sh.value_cap,
             };
             values.record(&mut Visitor(&mut sink));
@@ -704,33 +752,6 @@ where
 
     fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
         self.write_event(event, &ctx);
-        // Errors and warnings also become span events on the innermost recorded span.
-        let level = *event.metadata().level();
-        if level > Level::WARN {
-            return;
-        }
-        let Some(span) = ctx.event_span(event) else {
-            return;
-        };
-        let mut ext = span.extensions_mut();
-        let Some(rec) = ext.get_mut::<SpanState>().and_then(|s| s.record.as_mut()) else {
-            return;
-        };
-        if rec.events.len() >= 128 {
-            return;
-        }
-        let mut v = EventAttrs::default();
-        event.record(&mut v);
-        let name = v
-            .event
-            .take()
-            .unwrap_or_else(|| event.metadata().target().to_owned());
-        let mut attrs = vec![KeyValue::new("level", level.as_str())];
-        if let Some(m) = v.message {
-            attrs.push(KeyValue::new("message", m));
-        }
-        rec.events
-            .push(Event::new(name, self.shared.clock.now(), attrs, 0));
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -738,27 +759,6 @@ where
         let state = span.extensions_mut().remove::<SpanState>();
         if let Some(state) = state {
             self.finish(state);
-        }
-    }
-}
-
-#[derive(Default)]
-struct EventAttrs {
-    event: Option<String>,
-    message: Option<String>,
-}
-
-impl tracing::field::Visit for EventAttrs {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        match field.name() {
-            "event" if self.event.is_none() => self.event = Some(value.to_owned()),
-            "message" => self.message = Some(value.to_owned()),
-            _ => {}
-        }
-    }
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            self.message = Some(format!("{value:?}"));
         }
     }
 }

@@ -30,13 +30,38 @@ static ESCAPE: [u8; 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `s` escaped (without quotes). Returns the number of input bytes consumed
-/// (always `s.len()`).
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `w` may need escaping (< 0x20, `"`, `\\`, 0x7f).
+/// May answer `true` spuriously, never `false` wrongly.
+#[inline]
+fn may_need_escape(w: u64) -> bool {
+    let lt = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * b'"' as u64);
+    let bs = w ^ (ONES * b'\\' as u64);
+    let del = w ^ (ONES * 0x7f);
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    (lt | zero(q) | zero(bs) | zero(del)) & HIGH != 0
+}
+
+/// Appends `s` escaped (without quotes).
 #[inline]
 pub(crate) fn escape_into(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    // Fast path: whole 8-byte words that need no escaping.
+    let mut clean = 0;
+    while clean + 8 <= bytes.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[clean..clean + 8]);
+        if may_need_escape(u64::from_le_bytes(w)) {
+            break;
+        }
+        clean += 8;
+    }
+    buf.extend_from_slice(&bytes[..clean]);
+    let mut start = clean;
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let esc = ESCAPE[b as usize];
         if esc == 0 {
             continue;
@@ -186,6 +211,25 @@ mod tests {
             quoted("a\"b\\c\nd\re\tf\u{1}\u{7f}", 100),
             r#""a\"b\\c\nd\re\tf\u0001\u007f""#
         );
+    }
+
+    #[test]
+    fn word_fast_path_agrees_with_serde_json() {
+        for s in [
+            "plain ascii text that is long enough",
+            "0123456\"",
+            "01234567\\x",
+            "abcdefgh\u{7f}ijklmnop",
+            "abcdefghijklmno\u{1}",
+            "héllo wörld, ünïcode ✓ and more",
+        ] {
+            let q = quoted(s, 1000);
+            let back: String = serde_json::from_str(&q).expect("valid JSON string");
+            assert_eq!(back, s);
+            if !s.contains('\u{7f}') {
+                assert_eq!(q, serde_json::to_string(s).expect("json"), "{s:?}");
+            }
+        }
     }
 
     #[test]

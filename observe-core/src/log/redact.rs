@@ -79,6 +79,11 @@ impl Redactor {
         })
     }
 
+    /// Identifies this deny-list in per-thread caches.
+    pub(crate) fn generation(&self) -> u32 {
+        self.gen
+    }
+
     /// Whether the field called `name` (a call site's static name) is denied.
     #[inline]
     pub(crate) fn is_denied(&self, name: &'static str) -> bool {

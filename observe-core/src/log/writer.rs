@@ -24,6 +24,14 @@ use std::time::{Duration, Instant};
 pub trait LineSink: Send + Sync + 'static {
     /// Writes one line. Never blocks for long; failures are counted, not returned.
     fn write_line(&self, line: &[u8]);
+    /// Writes one line given as two consecutive parts (`head` then `tail`,
+    /// which ends with `\n`), without interleaving with other lines.
+    fn write_parts(&self, head: &[u8], tail: &[u8]) {
+        let mut line = Vec::with_capacity(head.len() + tail.len());
+        line.extend_from_slice(head);
+        line.extend_from_slice(tail);
+        self.write_line(&line);
+    }
     /// Waits until every line accepted so far is written, or `timeout` passes.
     /// Returns `false` on timeout.
     fn flush(&self, timeout: Duration) -> bool {
@@ -173,12 +181,18 @@ fn run_writer<W: Write>(inner: Arc<Inner>, mut out: W) {
 impl LineSink for NonBlocking {
     #[inline]
     fn write_line(&self, line: &[u8]) {
+        self.write_parts(line, &[]);
+    }
+
+    #[inline]
+    fn write_parts(&self, head: &[u8], tail: &[u8]) {
+        let len = head.len() + tail.len();
         let mut st = self.inner.lock();
         if st.closed {
             self.inner.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if st.buf.len() + line.len() > self.inner.capacity {
+        if st.buf.len() + len > self.inner.capacity {
             match self.inner.policy {
                 FullPolicy::DropNewest => {
                     drop(st);
@@ -186,7 +200,7 @@ impl LineSink for NonBlocking {
                     return;
                 }
                 FullPolicy::Block => {
-                    while st.buf.len() + line.len() > self.inner.capacity
+                    while st.buf.len() + len > self.inner.capacity
                         && !st.buf.is_empty()
                         && !st.closed
                     {
@@ -200,7 +214,8 @@ impl LineSink for NonBlocking {
             }
         }
         let was_empty = st.buf.is_empty();
-        st.buf.extend_from_slice(line);
+        st.buf.extend_from_slice(head);
+        st.buf.extend_from_slice(tail);
         drop(st);
         if was_empty {
             self.inner.has_data.notify_one();
@@ -266,8 +281,17 @@ impl<W: Write + Send + 'static> SyncWriter<W> {
 impl<W: Write + Send + 'static> LineSink for SyncWriter<W> {
     #[inline]
     fn write_line(&self, line: &[u8]) {
+        self.write_parts(line, &[]);
+    }
+
+    #[inline]
+    fn write_parts(&self, head: &[u8], tail: &[u8]) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        if out.write_all(line).is_err() {
+        if out
+            .write_all(head)
+            .and_then(|()| out.write_all(tail))
+            .is_err()
+        {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -316,10 +340,13 @@ impl MemorySink {
 
 impl LineSink for MemorySink {
     fn write_line(&self, line: &[u8]) {
-        self.buf
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(line);
+        self.write_parts(line, &[]);
+    }
+
+    fn write_parts(&self, head: &[u8], tail: &[u8]) {
+        let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        buf.extend_from_slice(head);
+        buf.extend_from_slice(tail);
     }
 }
 
