@@ -100,6 +100,61 @@ fn observe_line(c: &mut Criterion) {
         });
     });
 
+    // The floor tracing itself puts under any layer: dispatch, span scope
+    // walk and extension locks, formatting nothing.
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        struct Noop;
+        impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>>
+            tracing_subscriber::Layer<S> for Noop
+        {
+            fn on_event(
+                &self,
+                e: &tracing::Event<'_>,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                let mut n = 0usize;
+                if let Some(sc) = ctx.event_scope(e) {
+                    for s in sc {
+                        n += s.extensions().get::<u8>().is_some() as usize;
+                    }
+                }
+                std::hint::black_box(n);
+            }
+        }
+        let d = tracing::Dispatch::new(tracing_subscriber::Registry::default().with(Noop));
+        tracing::dispatcher::with_default(&d, || {
+            let outer = tracing::info_span!(
+                "request",
+                http_route = "/pay",
+                method = "POST",
+                client = "10.0.0.7"
+            );
+            let _o = outer.enter();
+            let inner = tracing::info_span!(
+                "charge",
+                gateway = "bank",
+                attempt = 3u64,
+                region = "eu-west-1"
+            );
+            let _i = inner.enter();
+            g.bench_function("tracing_dispatch_floor", |b| {
+                b.iter(|| {
+                    tracing::error!(
+                        order_id = "ord_8f14e45fceea167a",
+                        user = "psn_5d41402abc4b2a76b9719d911017c592",
+                        amount_cents = 129_900u64,
+                        currency = "EUR",
+                        gateway = "bank",
+                        gateway_status_code = 504u64,
+                        attempt = 3u64,
+                        duration_ms = 30_012u64,
+                        "payment failed"
+                    )
+                })
+            });
+        });
+    }
     // slog + slog-json, the 6 span fields as child-logger context.
     use slog::Drain;
     let drain = Mutex::new(slog_json::Json::new(sink()).add_default_keys().build()).fuse();

@@ -31,6 +31,7 @@ mod macros;
 pub mod metrics;
 mod pseudonym;
 mod sampler;
+pub mod signals;
 mod telemetry;
 pub mod testing;
 
@@ -48,8 +49,8 @@ pub use log::writer::{FullPolicy, LineSink, MemorySink, NonBlocking, SyncWriter}
 pub use pseudonym::{pseudonym, PseudonymKey};
 pub use sampler::HeadSampler;
 pub use telemetry::{
-    init, LogOutput, Telemetry, TelemetryBuilder, TelemetryGuard, DEFAULT_LOG_BUFFER,
-    DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_VALUE_CAP,
+    init, LogOutput, Telemetry, TelemetryBuilder, TelemetryGuard, DEFAULT_CARDINALITY_LIMIT,
+    DEFAULT_LOG_BUFFER, DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_VALUE_CAP,
 };
 
 /// Run-time control of log sampling for the current telemetry.
@@ -100,3 +101,60 @@ pub use opentelemetry_sdk;
 pub use tracing;
 pub use tracing_opentelemetry;
 pub use tracing_subscriber;
+
+/// Marks the current request as failed although its response may look
+/// successful (an implicit failure: a 200 whose payload says the work failed).
+/// The server layer then records it with `error.type = reason` and status Error.
+///
+/// ```
+/// # let (_, _cap) = observe_core::testing::capture(|| {
+/// observe_core::mark_failed("gateway_timeout");
+/// # });
+/// ```
+pub fn mark_failed(reason: impl Into<std::borrow::Cow<'static, str>>) {
+    if let Some(req) = __private::current_request() {
+        req.mark_failed(reason.into());
+    }
+    let span = tracing::Span::current();
+    let _ = __private::with_span(&span, |mut h| h.set_error("implicit failure"));
+}
+
+/// A constrained resource whose utilisation feeds `observe.resource.utilization`.
+///
+/// ```
+/// # let (_, cap) = observe_core::testing::capture(|| {
+/// observe_core::saturation("db_pool").record(42, 100);
+/// # });
+/// # let p = cap.metric("observe.resource.utilization");
+/// # assert_eq!(p[0].value, observe_core::testing::MetricValue::Gauge(0.42));
+/// ```
+pub fn saturation(resource: impl Into<std::borrow::Cow<'static, str>>) -> Saturation {
+    Saturation {
+        resource: resource.into(),
+    }
+}
+
+/// Handle returned by [`saturation`].
+#[derive(Clone, Debug)]
+pub struct Saturation {
+    resource: std::borrow::Cow<'static, str>,
+}
+
+impl Saturation {
+    /// Records `used` out of `capacity` (a capacity of 0 records 0).
+    pub fn record(&self, used: u64, capacity: u64) {
+        let ratio = if capacity == 0 {
+            0.0
+        } else {
+            used as f64 / capacity as f64
+        };
+        self.record_ratio(ratio);
+    }
+
+    /// Records a ratio between 0 and 1.
+    pub fn record_ratio(&self, ratio: f64) {
+        if let Some(s) = __private::signals() {
+            s.utilization(self.resource.clone(), ratio);
+        }
+    }
+}

@@ -10,6 +10,7 @@ use crate::log::writer::{FullPolicy, LineSink, NonBlocking};
 use crate::metrics::Instruments;
 use crate::pseudonym::PseudonymKey;
 use crate::sampler::HeadSampler;
+use crate::signals::Signals;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -30,6 +31,8 @@ use tracing_subscriber::{EnvFilter, Registry};
 pub const DEFAULT_VALUE_CAP: usize = 8 * 1024;
 /// Default size of the stdout buffer: 4 MiB.
 pub const DEFAULT_LOG_BUFFER: usize = 4 << 20;
+/// Default cap on distinct attribute sets per instrument.
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 /// Default shutdown deadline used when the guard is dropped.
 pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -94,6 +97,8 @@ pub struct TelemetryBuilder {
     meter_hooks: Vec<MeterHook>,
     resource_attributes: Vec<KeyValue>,
     disabled: Option<bool>,
+    cardinality_limit: usize,
+    mark_synthetic: bool,
     clock: Clock,
     ids: IdSource,
     env: Option<EnvLookup>,
@@ -158,6 +163,8 @@ impl Telemetry {
             meter_hooks: Vec::new(),
             resource_attributes: Vec::new(),
             disabled: None,
+            cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
+            mark_synthetic: false,
             clock: Clock::System,
             ids: IdSource::Random,
             env: None,
@@ -310,6 +317,20 @@ impl TelemetryBuilder {
     /// are still written. Else `OTEL_SDK_DISABLED`.
     pub fn disabled(mut self, yes: bool) -> Self {
         self.disabled = Some(yes);
+        self
+    }
+
+    /// Most distinct attribute sets per instrument (default 2000); further
+    /// sets are folded into one series with `otel.metric.overflow="true"`.
+    pub fn metric_cardinality_limit(mut self, limit: usize) -> Self {
+        self.cardinality_limit = limit.max(1);
+        self
+    }
+
+    /// Adds `synthetic="true"` to the server metrics of synthetic requests
+    /// (baggage `synthetic=true`), so business dashboards can exclude them.
+    pub fn mark_synthetic_metrics(mut self, yes: bool) -> Self {
+        self.mark_synthetic = yes;
         self
     }
 
@@ -605,17 +626,31 @@ impl TelemetryBuilder {
 
         // Metrics.
         let meter_provider = (!disabled).then(|| {
-            let mut b = SdkMeterProvider::builder().with_resource(resource.clone());
+            let limit = self.cardinality_limit;
+            let mut b = SdkMeterProvider::builder()
+                .with_resource(resource.clone())
+                .with_view(move |_: &opentelemetry_sdk::metrics::Instrument| {
+                    opentelemetry_sdk::metrics::Stream::builder()
+                        .with_cardinality_limit(limit)
+                        .build()
+                        .ok()
+                });
             for hook in std::mem::take(&mut self.meter_hooks) {
                 b = hook(b);
             }
             b.build()
         });
-        let instruments = meter_provider.as_ref().map(|mp| {
-            use opentelemetry::metrics::MeterProvider as _;
-            let meter = mp.meter_with_scope(scope.clone());
-            Instruments::new(&meter, Arc::clone(&sink))
-        });
+        let (instruments, signals) = match meter_provider.as_ref() {
+            Some(mp) => {
+                use opentelemetry::metrics::MeterProvider as _;
+                let meter = mp.meter_with_scope(scope.clone());
+                (
+                    Some(Instruments::new(&meter, Arc::clone(&sink))),
+                    Some(Arc::new(Signals::new(&meter, self.mark_synthetic))),
+                )
+            }
+            None => (None, None),
+        };
 
         // Log records.
         let logger_provider = if disabled || self.log_processors.is_empty() {
@@ -642,6 +677,7 @@ impl TelemetryBuilder {
             otel_logs,
             log_sampling,
             metrics: instruments,
+            signals,
             ids: self.ids,
         }));
         let layer = ObserveLayer::new(Arc::clone(&shared));

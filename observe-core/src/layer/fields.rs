@@ -24,6 +24,21 @@ pub(crate) const RESERVED: &[&str] = &[
     "event_inferred",
 ];
 
+/// One bit per name, for a 64-bit Bloom filter of names written to a line.
+#[inline]
+pub(crate) fn name_bit(name: &str) -> u64 {
+    let b = name.as_bytes();
+    let (first, last) = match (b.first(), b.last()) {
+        (Some(f), Some(l)) => (*f as u64, *l as u64),
+        _ => (0, 0),
+    };
+    let h = (b.len() as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(first.wrapping_mul(0xff51_afd7_ed55_8ccd))
+        .wrapping_add(last.wrapping_mul(0xc4ce_b9fe_1a85_ec53));
+    1u64 << (h >> 58)
+}
+
 /// Prefix for user fields whose names collide with [`RESERVED`] keys.
 pub(crate) const COLLISION_PREFIX: &str = "field_";
 
@@ -55,6 +70,14 @@ pub(crate) struct CallsiteInfo {
     denied: u64,
     keys: Box<[u8]>,
     offs: Box<[u32]>,
+    /// Bloom bits of all field names.
+    pub(crate) bloom: u64,
+    /// `,"target":"<target>"`, escaped once.
+    pub(crate) target_json: Box<[u8]>,
+    /// Index of the `message` field, if any (`usize::MAX` otherwise).
+    pub(crate) message: usize,
+    /// Index of the `event` field, if any (`usize::MAX` otherwise).
+    pub(crate) event: usize,
 }
 
 impl CallsiteInfo {
@@ -62,7 +85,15 @@ impl CallsiteInfo {
         let mut denied = 0u64;
         let mut keys = Vec::new();
         let mut offs = vec![0u32];
+        let (mut message, mut event) = (usize::MAX, usize::MAX);
+        let mut bloom = 0u64;
         for (i, f) in meta.fields().iter().enumerate() {
+            bloom |= name_bit(f.name());
+            match f.name() {
+                "message" if message == usize::MAX => message = i,
+                "event" if event == usize::MAX => event = i,
+                _ => {}
+            }
             if i < 64 && redactor.is_denied(f.name()) {
                 denied |= 1 << i;
             }
@@ -70,10 +101,16 @@ impl CallsiteInfo {
             write_field_key(&mut keys, f.name());
             offs.push(keys.len() as u32);
         }
+        let mut target_json = b",\"target\":".to_vec();
+        json::write_str(&mut target_json, meta.target(), 256);
         CallsiteInfo {
+            target_json: target_json.into_boxed_slice(),
             denied,
             keys: keys.into_boxed_slice(),
             offs: offs.into_boxed_slice(),
+            bloom,
+            message,
+            event,
         }
     }
 
@@ -105,6 +142,47 @@ type CallsiteSlot = Option<(usize, u32, Rc<CallsiteInfo>)>;
 
 thread_local! {
     static CALLSITES: RefCell<Vec<CallsiteSlot>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A direct-mapped cache of compiled call sites, owned by the caller's
+/// per-thread buffers (the event path: no extra thread-local access, no refcount).
+#[derive(Default)]
+pub(crate) struct CallsiteCache {
+    slots: Vec<Option<(usize, u32, Box<CallsiteInfo>)>>,
+}
+
+impl CallsiteCache {
+    /// The cached info of `meta`, if it is in the cache.
+    #[inline]
+    pub(crate) fn peek(&self, meta: &'static tracing::Metadata<'static>) -> Option<&CallsiteInfo> {
+        let ptr = meta as *const _ as usize;
+        let idx = (ptr >> 4).wrapping_mul(0x9e37_79b9) % CALLSITE_SLOTS;
+        match self.slots.get(idx) {
+            Some(Some((p, _, info))) if *p == ptr => Some(info),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(
+        &mut self,
+        meta: &'static tracing::Metadata<'static>,
+        redactor: &Redactor,
+    ) -> &CallsiteInfo {
+        let ptr = meta as *const _ as usize;
+        let idx = (ptr >> 4).wrapping_mul(0x9e37_79b9) % CALLSITE_SLOTS;
+        let gen = redactor.generation();
+        if self.slots.is_empty() {
+            self.slots.resize_with(CALLSITE_SLOTS, || None);
+        }
+        let slot = &mut self.slots[idx];
+        if !matches!(slot, Some((p, g, _)) if *p == ptr && *g == gen) {
+            *slot = None;
+        }
+        let entry =
+            slot.get_or_insert_with(|| (ptr, gen, Box::new(CallsiteInfo::new(meta, redactor))));
+        &entry.2
+    }
 }
 
 /// The compiled info of a call site, from a per-thread direct-mapped cache.
@@ -148,7 +226,11 @@ pub(crate) enum Val<'a> {
 pub(crate) fn write_val(buf: &mut Vec<u8>, v: &Val<'_>, cap: usize) {
     match v {
         Val::Str(s) => json::write_str(buf, s, cap),
-        Val::Fmt(a) => json::EscapingWriter::write_quoted(buf, cap, *a),
+        Val::Fmt(a) => match a.as_str() {
+            // A literal message with no arguments: no formatting machinery.
+            Some(lit) => json::write_str(buf, lit, cap),
+            None => json::EscapingWriter::write_quoted(buf, cap, *a),
+        },
         Val::I64(i) => json::write_int(buf, *i),
         Val::U64(i) => json::write_int(buf, *i),
         Val::I128(i) => json::write_int(buf, *i),
@@ -242,7 +324,7 @@ impl<S: FieldSink> Visit for Visitor<'_, S> {
 /// for de-duplication) and, when the span is recorded, OpenTelemetry attributes.
 pub(crate) struct SpanFieldSink<'a> {
     pub(crate) json: &'a mut Vec<u8>,
-    pub(crate) index: &'a mut Vec<(&'static str, u32, u32)>,
+    pub(crate) index: &'a mut Vec<(&'static str, u32, u32, u64)>,
     pub(crate) attrs: Option<&'a mut Vec<KeyValue>>,
     pub(crate) special: &'a mut SpanSpecial,
     pub(crate) redactor: &'a Redactor,
@@ -306,8 +388,8 @@ impl FieldSink for SpanFieldSink<'_> {
         let denied = self.info.is_denied(field, self.redactor);
         let v = if denied { Val::Str(REDACTED) } else { v };
         // A field recorded again replaces its earlier value.
-        if let Some(pos) = self.index.iter().position(|(n, _, _)| *n == name) {
-            let (_, start, end) = self.index.remove(pos);
+        if let Some(pos) = self.index.iter().position(|(n, ..)| *n == name) {
+            let (_, start, end, _) = self.index.remove(pos);
             let (start, end) = (start as usize, end as usize);
             let removed = end - start;
             self.json.drain(start..end);
@@ -319,11 +401,11 @@ impl FieldSink for SpanFieldSink<'_> {
             }
         }
         let start = self.json.len() as u32;
-        // Stored without the leading comma.
-        self.json
-            .extend_from_slice(self.info.key(field).get(1..).unwrap_or_default());
+        // Stored with its leading comma, so a whole span copies in one go.
+        self.json.extend_from_slice(self.info.key(field));
         write_val(self.json, &v, self.cap);
-        self.index.push((name, start, self.json.len() as u32));
+        self.index
+            .push((name, start, self.json.len() as u32, name_bit(name)));
         if let Some(attrs) = self.attrs.as_deref_mut() {
             let value = otel_value(&v, self.cap);
             let key = Key::from_static_str(name);
@@ -352,11 +434,12 @@ pub(crate) struct EventFieldSink<'a> {
 impl FieldSink for EventFieldSink<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
         let name = field.name();
-        if name == "message" && self.message.is_empty() {
+        let i = field.index();
+        if i == self.info.message {
             write_val(self.message, &v, self.cap);
             return;
         }
-        if name == "event" && self.event.is_empty() {
+        if i == self.info.event {
             if let Val::Str(s) = v {
                 json::write_str(self.event, s, 128);
                 return;

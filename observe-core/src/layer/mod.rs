@@ -20,7 +20,7 @@ pub(crate) mod span_state;
 use crate::ids::{random_u64, IdSource, Rng};
 use crate::log::json;
 use crate::log::redact::Redactor;
-use crate::log::sampling::{self, LogSampling, RequestBuffer, SamplingState};
+use crate::log::sampling::{self, LogSampling, RequestState, SamplingState};
 use crate::log::timestamp::write_rfc3339_micros;
 use crate::log::writer::LineSink;
 use crate::metrics::Instruments;
@@ -74,8 +74,8 @@ pub(crate) struct TracePipeline {
 /// Everything the layer needs, shared with the guard and the runtime helpers.
 pub(crate) struct Shared {
     pub(crate) service: Box<str>,
-    /// `"service":"<name>","event":` with the name escaped once.
-    service_json: Box<[u8]>,
+    /// `","level":"<LEVEL>","service":"<name>","event":` per level, escaped once.
+    after_timestamp: [Box<[u8]>; 5],
     pub(crate) sink: Arc<dyn LineSink>,
     pub(crate) clock: Clock,
     pub(crate) value_cap: usize,
@@ -85,6 +85,7 @@ pub(crate) struct Shared {
     pub(crate) log_sampling: Option<LogSampling>,
     pub(crate) sampling_state: SamplingState,
     pub(crate) metrics: Option<Instruments>,
+    pub(crate) signals: Option<Arc<crate::signals::Signals>>,
     seeded: Option<Mutex<Rng>>,
 }
 
@@ -108,18 +109,23 @@ pub(crate) struct SharedParts {
     pub(crate) otel_logs: Option<SdkLogger>,
     pub(crate) log_sampling: Option<LogSampling>,
     pub(crate) metrics: Option<Instruments>,
+    pub(crate) signals: Option<Arc<crate::signals::Signals>>,
     pub(crate) ids: IdSource,
 }
 
 impl Shared {
     pub(crate) fn new(p: SharedParts) -> Self {
-        let mut service_json = Vec::new();
-        service_json.extend_from_slice(b"\"service\":");
-        json::write_str(&mut service_json, &p.service, 256);
-        service_json.extend_from_slice(b",\"event\":");
+        let after_timestamp = LEVEL_JSON.map(|level| {
+            let mut v = b"\",\"level\":".to_vec();
+            v.extend_from_slice(level);
+            v.extend_from_slice(b",\"service\":");
+            json::write_str(&mut v, &p.service, 256);
+            v.extend_from_slice(b",\"event\":");
+            v.into_boxed_slice()
+        });
         Shared {
             service: p.service.into_boxed_str(),
-            service_json: service_json.into_boxed_slice(),
+            after_timestamp,
             sink: p.sink,
             clock: p.clock,
             value_cap: p.value_cap,
@@ -129,6 +135,7 @@ impl Shared {
             log_sampling: p.log_sampling,
             sampling_state: SamplingState::default(),
             metrics: p.metrics,
+            signals: p.signals,
             seeded: match p.ids {
                 IdSource::Random => None,
                 IdSource::Seeded(s) => Some(Mutex::new(Rng::from_seed(s))),
@@ -171,6 +178,8 @@ pub(crate) struct PendingContext {
     pub(crate) parent: Option<SpanContext>,
     pub(crate) link: Option<SpanContext>,
     pub(crate) synthetic: bool,
+    /// The span is a request (server span): give it a [`RequestState`].
+    pub(crate) request: bool,
 }
 
 thread_local! {
@@ -186,6 +195,7 @@ struct LineBufs {
     event: Vec<u8>,
     names: Vec<&'static str>,
     otel: Vec<(Key, AnyValue)>,
+    callsites: fields::CallsiteCache,
 }
 
 /// Runs `f` (which creates a span) with `cx` as that span's remote parent.
@@ -292,6 +302,7 @@ impl ObserveLayer {
         let mut links = Vec::new();
         let mut local_root = false;
         let mut synthetic = false;
+        let mut is_request = false;
         let (trace_id, flags, trace_state, parent_sampled, request) =
             match parent.as_ref().and_then(|p| {
                 let ext = p.extensions();
@@ -317,6 +328,7 @@ impl ObserveLayer {
                     let mut remote = None;
                     if let Some(p) = pending {
                         synthetic = p.synthetic;
+                        is_request = p.request;
                         if let Some(l) = p.link {
                             links.push(Link::with_context(l));
                         }
@@ -352,10 +364,12 @@ impl ObserveLayer {
         } else {
             flags & !FLAG_SAMPLED
         };
-        let request = match (&sh.log_sampling, request) {
-            (Some(_), Some(r)) => Some(r),
-            (Some(_), None) => Some(Arc::new(RequestBuffer::new())),
-            (None, _) => None,
+        let request = match request {
+            Some(r) => Some(r),
+            None if local_root && (is_request || sh.log_sampling.is_some()) => {
+                Some(Arc::new(RequestState::new()))
+            }
+            None => None,
         };
         let mut state = SpanState {
             trace_id,
@@ -365,6 +379,7 @@ impl ObserveLayer {
             ids_hex: hex_ids(trace_id, span_id),
             fields: Vec::new(),
             index: Vec::new(),
+            bloom: 0,
             record: None,
             request,
             local_root,
@@ -385,6 +400,7 @@ impl ObserveLayer {
             };
             attrs.record(&mut Visitor(&mut sink));
         }
+        state.bloom = state.index.iter().fold(0, |acc, e| acc | e.3);
         if sampled {
             let name = match special.name {
                 Some(n) => Cow::Owned(n),
@@ -456,7 +472,7 @@ impl ObserveLayer {
     }
 
     /// The local root of a request ended: write its held-back lines if it failed.
-    fn finish_request(&self, req: &RequestBuffer) {
+    fn finish_request(&self, req: &RequestState) {
         let sh = &*self.shared;
         let mut lines = req.lock();
         let held = lines.lines as u64;
@@ -507,8 +523,10 @@ impl ObserveLayer {
             b.otel.clear();
             // One pass over the event's fields: they go straight into the
             // line's tail; `message` and `event` are kept for the head.
+            let mut bloom;
             {
-                let info = fields::callsite_info(meta, &sh.redactor);
+                let info = b.callsites.get(meta, &sh.redactor);
+                bloom = info.bloom;
                 let mut sink = EventFieldSink {
                     out: &mut b.fields,
                     message: &mut b.message,
@@ -520,7 +538,7 @@ impl ObserveLayer {
                         None
                     },
                     redactor: &sh.redactor,
-                    info: &info,
+                    info,
                     cap: sh.value_cap,
                 };
                 event.record(&mut Visitor(&mut sink));
@@ -534,13 +552,11 @@ impl ObserveLayer {
             line.extend_from_slice(b"{\"timestamp\":\"");
             let now = sh.clock.now();
             write_rfc3339_micros(line, now);
-            line.extend_from_slice(b"\",\"level\":");
-            line.extend_from_slice(LEVEL_JSON[level_idx(level)]);
-            line.push(b',');
-            line.extend_from_slice(&sh.service_json);
+            // `","level":"INFO","service":"<name>","event":` in one copy.
+            line.extend_from_slice(&sh.after_timestamp[level_idx(level)]);
             line.extend_from_slice(&b.event);
             let mut trace: Option<(u128, u64, u8)> = None;
-            let mut request: Option<Arc<RequestBuffer>> = None;
+            let mut request: Option<Arc<RequestState>> = None;
             let mut synthetic = false;
             let mut recorded = false;
             // One walk over the spans: ids of the innermost into the head,
@@ -562,11 +578,18 @@ impl ObserveLayer {
                     synthetic = st.synthetic;
                     recorded = st.record.is_some();
                 }
-                for &(name, start, end) in &st.index {
-                    if seen(&b.names, name) {
+                if bloom & st.bloom == 0 {
+                    // No name of this span was written yet: copy all its fields at once.
+                    tail.extend_from_slice(&st.fields);
+                    b.names.extend(st.index.iter().map(|e| e.0));
+                    bloom |= st.bloom;
+                    continue;
+                }
+                for &(name, start, end, bit) in &st.index {
+                    if bloom & bit != 0 && seen(&b.names, name) {
                         continue;
                     }
-                    tail.push(b',');
+                    bloom |= bit;
                     tail.extend_from_slice(&st.fields[start as usize..end as usize]);
                     b.names.push(name);
                 }
@@ -581,8 +604,13 @@ impl ObserveLayer {
                 line.extend_from_slice(b",\"message\":");
                 line.extend_from_slice(&b.message);
             }
-            line.extend_from_slice(b",\"target\":");
-            json::write_str(line, meta.target(), 256);
+            match b.callsites.peek(meta) {
+                Some(info) => line.extend_from_slice(&info.target_json),
+                None => {
+                    line.extend_from_slice(b",\"target\":");
+                    json::write_str(line, meta.target(), 256);
+                }
+            }
             if synthetic && !b.names.contains(&"synthetic") {
                 tail.extend_from_slice(b",\"synthetic\":true");
             }
@@ -717,6 +745,7 @@ where
         let SpanState {
             fields,
             index,
+            bloom,
             record,
             ..
         } = st;
@@ -733,6 +762,7 @@ where
             };
             values.record(&mut Visitor(&mut sink));
         }
+        *bloom = index.iter().fold(0, |acc, e| acc | e.3);
         if let Some(r) = record.as_mut() {
             if let Some(n) = special.name {
                 r.name = Cow::Owned(n);

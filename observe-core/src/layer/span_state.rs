@@ -1,6 +1,6 @@
 //! What observe keeps per tracing span (in the registry's extensions).
 
-use crate::log::sampling::RequestBuffer;
+use crate::log::sampling::RequestState;
 use opentelemetry::trace::{Event, Link, SpanKind, Status, TraceState};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
@@ -20,12 +20,15 @@ pub(crate) struct SpanState {
     pub(crate) trace_state: TraceState,
     /// `trace_id` (32) then `span_id` (16), lowercase hex.
     pub(crate) ids_hex: [u8; 48],
-    /// `"k":v` entries (no separators); `index` gives each entry's name and range.
+    /// `,"k":v` entries; `index` gives each entry's name and range, `bloom`
+    /// the Bloom bits of all names.
     pub(crate) fields: Vec<u8>,
-    pub(crate) index: Vec<(&'static str, u32, u32)>,
+    /// (name, start, end, Bloom bit of the name).
+    pub(crate) index: Vec<(&'static str, u32, u32, u64)>,
+    pub(crate) bloom: u64,
     pub(crate) record: Option<Box<SpanRecord>>,
-    /// Per-request log buffer (log sampling only); shared by a local trace.
-    pub(crate) request: Option<Arc<RequestBuffer>>,
+    /// Per-request state (server requests and log sampling); shared by a local trace.
+    pub(crate) request: Option<Arc<RequestState>>,
     /// This span started the local part of its trace.
     pub(crate) local_root: bool,
     /// Synthetic traffic (baggage `synthetic=true`), inherited by children.

@@ -59,7 +59,13 @@ pub(crate) fn escape_into(buf: &mut Vec<u8>, s: &str) {
         }
         clean += 8;
     }
+    while clean < bytes.len() && ESCAPE[bytes[clean] as usize] == 0 {
+        clean += 1;
+    }
     buf.extend_from_slice(&bytes[..clean]);
+    if clean == bytes.len() {
+        return;
+    }
     let mut start = clean;
     for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let esc = ESCAPE[b as usize];

@@ -189,10 +189,23 @@ impl SamplingState {
     }
 }
 
-/// Lines held back for one request (local trace root) until it ends.
-#[derive(Debug)]
-pub(crate) struct RequestBuffer {
+/// What observe keeps for one request (one local trace root): lines held
+/// back by log sampling, and failures reported inside it (gateway calls that
+/// failed, implicit failures) so the server layer can classify the response.
+#[derive(Debug, Default)]
+pub struct RequestState {
     pub(crate) inner: Mutex<RequestLines>,
+}
+
+/// A gateway failure seen inside a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayFailure {
+    /// The gateway's name (`bank`).
+    pub gateway: std::borrow::Cow<'static, str>,
+    /// `error` or `timeout`.
+    pub status: &'static str,
+    /// Low-cardinality error type (`504`, `timeout`, `connection_refused`).
+    pub error_type: std::borrow::Cow<'static, str>,
 }
 
 #[derive(Debug, Default)]
@@ -201,17 +214,50 @@ pub(crate) struct RequestLines {
     pub(crate) lines: usize,
     pub(crate) overflow: u64,
     pub(crate) failed: bool,
+    pub(crate) gateway_failures: Vec<GatewayFailure>,
+    pub(crate) gateway_failure_count: u64,
+    pub(crate) implicit_failure: Option<std::borrow::Cow<'static, str>>,
 }
 
-impl RequestBuffer {
+/// Most gateway failures remembered per request (more are only counted).
+const MAX_GATEWAY_FAILURES: usize = 8;
+
+impl RequestState {
     pub(crate) fn new() -> Self {
-        RequestBuffer {
-            inner: Mutex::new(RequestLines::default()),
-        }
+        Self::default()
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, RequestLines> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a failed gateway call made inside the request.
+    pub fn record_gateway_failure(&self, f: GatewayFailure) {
+        let mut g = self.lock();
+        g.gateway_failure_count += 1;
+        if g.gateway_failures.len() < MAX_GATEWAY_FAILURES {
+            g.gateway_failures.push(f);
+        }
+    }
+
+    /// Gateway failures seen so far (at most 8) and their total count.
+    pub fn gateway_failures(&self) -> (Vec<GatewayFailure>, u64) {
+        let g = self.lock();
+        (g.gateway_failures.clone(), g.gateway_failure_count)
+    }
+
+    /// Marks the request as failed although its response may look fine.
+    pub fn mark_failed(&self, reason: std::borrow::Cow<'static, str>) {
+        let mut g = self.lock();
+        if g.implicit_failure.is_none() {
+            g.implicit_failure = Some(reason);
+        }
+        g.failed = true;
+    }
+
+    /// The implicit failure reason, if any.
+    pub fn implicit_failure(&self) -> Option<std::borrow::Cow<'static, str>> {
+        self.lock().implicit_failure.clone()
     }
 }
 

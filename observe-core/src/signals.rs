@@ -1,0 +1,323 @@
+//! Golden-signal instruments shared by the server layer, the gateway layer
+//! and `#[observed]`: one implementation, so one alert rule covers them all.
+//!
+//! | OpenTelemetry name | Prometheus name (Collector translation) | unit | attributes |
+//! |---|---|---|---|
+//! | `http.server.request.duration` | `http_server_request_duration_seconds` | s | `http.request.method`, `http.route`, `http.response.status_code`, `error.type` |
+//! | `http.server.active_requests` | `http_server_active_requests` | `{request}` | `http.request.method`, `url.scheme` |
+//! | `observe.masked_failures` | `observe_masked_failures_total` | `{failure}` | `http.route`, `gateway` |
+//! | `http.client.request.duration` | `http_client_request_duration_seconds` | s | `http.request.method`, `server.address`, `http.response.status_code`, `error.type`, `gateway` |
+//! | `external_gateway.requests` | `external_gateway_requests_total` | `{request}` | `gateway`, `status`, `error.type` |
+//! | `external_gateway.request.duration` | `external_gateway_request_duration_seconds` | s | `gateway`, `status` |
+//! | `observed.calls` | `observed_calls_total` | `{call}` | `code.function`, `code.namespace`, `result` |
+//! | `observed.duration` | `observed_duration_seconds` | s | `code.function`, `code.namespace`, `result` |
+//! | `observed.active` | `observed_active` | `{call}` | `code.function`, `code.namespace` |
+//! | `observe.resource.utilization` | `observe_resource_utilization` | (none) | `resource` |
+
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, UpDownCounter};
+use opentelemetry::{Key, KeyValue, StringValue, Value};
+use std::borrow::Cow;
+
+/// Semantic-convention bucket boundaries for HTTP durations (seconds).
+pub const HTTP_DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Instrument names (OpenTelemetry).
+pub mod names {
+    /// Server request duration.
+    pub const HTTP_SERVER_REQUEST_DURATION: &str = "http.server.request.duration";
+    /// In-flight server requests.
+    pub const HTTP_SERVER_ACTIVE_REQUESTS: &str = "http.server.active_requests";
+    /// Requests answered 2xx although a gateway call inside them failed.
+    pub const MASKED_FAILURES: &str = "observe.masked_failures";
+    /// Client request duration.
+    pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
+    /// Gateway calls by outcome.
+    pub const GATEWAY_REQUESTS: &str = "external_gateway.requests";
+    /// Gateway call duration.
+    pub const GATEWAY_REQUEST_DURATION: &str = "external_gateway.request.duration";
+    /// `#[observed]` calls by result.
+    pub const OBSERVED_CALLS: &str = "observed.calls";
+    /// `#[observed]` call duration.
+    pub const OBSERVED_DURATION: &str = "observed.duration";
+    /// `#[observed]` calls in progress.
+    pub const OBSERVED_ACTIVE: &str = "observed.active";
+    /// Utilisation of a constrained resource, 0..1.
+    pub const RESOURCE_UTILIZATION: &str = "observe.resource.utilization";
+}
+
+/// Attribute keys.
+pub mod keys {
+    use opentelemetry::Key;
+    /// `http.request.method`
+    pub const HTTP_REQUEST_METHOD: Key = Key::from_static_str("http.request.method");
+    /// `http.route`
+    pub const HTTP_ROUTE: Key = Key::from_static_str("http.route");
+    /// `http.response.status_code`
+    pub const HTTP_RESPONSE_STATUS_CODE: Key = Key::from_static_str("http.response.status_code");
+    /// `error.type`
+    pub const ERROR_TYPE: Key = Key::from_static_str("error.type");
+    /// `url.scheme`
+    pub const URL_SCHEME: Key = Key::from_static_str("url.scheme");
+    /// `server.address`
+    pub const SERVER_ADDRESS: Key = Key::from_static_str("server.address");
+    /// `gateway`
+    pub const GATEWAY: Key = Key::from_static_str("gateway");
+    /// `status`
+    pub const STATUS: Key = Key::from_static_str("status");
+    /// `code.function`
+    pub const CODE_FUNCTION: Key = Key::from_static_str("code.function");
+    /// `code.namespace`
+    pub const CODE_NAMESPACE: Key = Key::from_static_str("code.namespace");
+    /// `result`
+    pub const RESULT: Key = Key::from_static_str("result");
+    /// `resource`
+    pub const RESOURCE: Key = Key::from_static_str("resource");
+    /// `synthetic`
+    pub const SYNTHETIC: Key = Key::from_static_str("synthetic");
+}
+
+fn sv(v: Cow<'static, str>) -> Value {
+    Value::String(match v {
+        Cow::Borrowed(s) => StringValue::from(s),
+        Cow::Owned(s) => StringValue::from(s),
+    })
+}
+
+fn kv(k: Key, v: Cow<'static, str>) -> KeyValue {
+    KeyValue::new(k, sv(v))
+}
+
+/// Outcome of a gateway call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayStatus {
+    /// The call succeeded.
+    Success,
+    /// The call failed (4xx/5xx, connection error, `Err`).
+    Error,
+    /// The call timed out.
+    Timeout,
+}
+
+impl GatewayStatus {
+    /// `success`, `error` or `timeout`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayStatus::Success => "success",
+            GatewayStatus::Error => "error",
+            GatewayStatus::Timeout => "timeout",
+        }
+    }
+}
+
+/// The golden-signal instruments of one telemetry instance.
+#[derive(Debug)]
+pub struct Signals {
+    server_duration: Histogram<f64>,
+    server_active: UpDownCounter<i64>,
+    masked: Counter<u64>,
+    client_duration: Histogram<f64>,
+    gateway_requests: Counter<u64>,
+    gateway_duration: Histogram<f64>,
+    observed_calls: Counter<u64>,
+    observed_duration: Histogram<f64>,
+    observed_active: UpDownCounter<i64>,
+    utilization: Gauge<f64>,
+    /// Mark synthetic requests' server metrics with `synthetic="true"`.
+    pub(crate) mark_synthetic: bool,
+}
+
+impl Signals {
+    pub(crate) fn new(meter: &Meter, mark_synthetic: bool) -> Self {
+        Signals {
+            server_duration: meter
+                .f64_histogram(names::HTTP_SERVER_REQUEST_DURATION)
+                .with_unit("s")
+                .with_description(
+                    "Duration of HTTP server requests, until the response body ended.",
+                )
+                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+                .build(),
+            server_active: meter
+                .i64_up_down_counter(names::HTTP_SERVER_ACTIVE_REQUESTS)
+                .with_unit("{request}")
+                .with_description("Number of active HTTP server requests.")
+                .build(),
+            masked: meter
+                .u64_counter(names::MASKED_FAILURES)
+                .with_unit("{failure}")
+                .with_description(
+                    "Requests answered 2xx although a gateway call inside them failed.",
+                )
+                .build(),
+            client_duration: meter
+                .f64_histogram(names::HTTP_CLIENT_REQUEST_DURATION)
+                .with_unit("s")
+                .with_description("Duration of HTTP client requests.")
+                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+                .build(),
+            gateway_requests: meter
+                .u64_counter(names::GATEWAY_REQUESTS)
+                .with_unit("{request}")
+                .with_description("Calls to external gateways, by outcome.")
+                .build(),
+            gateway_duration: meter
+                .f64_histogram(names::GATEWAY_REQUEST_DURATION)
+                .with_unit("s")
+                .with_description("Duration of calls to external gateways.")
+                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+                .build(),
+            observed_calls: meter
+                .u64_counter(names::OBSERVED_CALLS)
+                .with_unit("{call}")
+                .with_description("Calls of #[observed] functions, by result.")
+                .build(),
+            observed_duration: meter
+                .f64_histogram(names::OBSERVED_DURATION)
+                .with_unit("s")
+                .with_description("Duration of #[observed] functions.")
+                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+                .build(),
+            observed_active: meter
+                .i64_up_down_counter(names::OBSERVED_ACTIVE)
+                .with_unit("{call}")
+                .with_description("#[observed] calls in progress.")
+                .build(),
+            utilization: meter
+                .f64_gauge(names::RESOURCE_UTILIZATION)
+                .with_description("Utilisation of a constrained resource, from 0 to 1.")
+                .build(),
+            mark_synthetic,
+        }
+    }
+
+    /// One finished server request.
+    #[allow(clippy::too_many_arguments)]
+    pub fn server_request(
+        &self,
+        method: &'static str,
+        route: Cow<'static, str>,
+        status: u16,
+        error_type: Option<Cow<'static, str>>,
+        synthetic: bool,
+        seconds: f64,
+    ) {
+        let mut attrs: [KeyValue; 5] = [
+            KeyValue::new(keys::HTTP_REQUEST_METHOD, method),
+            kv(keys::HTTP_ROUTE, route),
+            KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(status)),
+            KeyValue::new(keys::ERROR_TYPE, ""),
+            KeyValue::new(keys::SYNTHETIC, "true"),
+        ];
+        let mut n = 3;
+        if let Some(e) = error_type {
+            attrs[n] = kv(keys::ERROR_TYPE, e);
+            n += 1;
+        }
+        if synthetic && self.mark_synthetic {
+            attrs[n] = KeyValue::new(keys::SYNTHETIC, "true");
+            n += 1;
+        }
+        self.server_duration.record(seconds, &attrs[..n]);
+    }
+
+    /// A server request started (`+1`) or ended (`-1`).
+    pub fn server_active(&self, method: &'static str, scheme: &'static str, delta: i64) {
+        self.server_active.add(
+            delta,
+            &[
+                KeyValue::new(keys::HTTP_REQUEST_METHOD, method),
+                KeyValue::new(keys::URL_SCHEME, scheme),
+            ],
+        );
+    }
+
+    /// A 2xx request inside which `gateway` failed.
+    pub fn masked_failure(&self, route: Cow<'static, str>, gateway: Cow<'static, str>) {
+        self.masked.add(
+            1,
+            &[kv(keys::HTTP_ROUTE, route), kv(keys::GATEWAY, gateway)],
+        );
+    }
+
+    /// One HTTP client request (`http.client.request.duration`).
+    pub fn client_request(
+        &self,
+        method: &'static str,
+        server_address: Cow<'static, str>,
+        status: Option<u16>,
+        error_type: Option<Cow<'static, str>>,
+        gateway: Cow<'static, str>,
+        seconds: f64,
+    ) {
+        let mut attrs = Vec::with_capacity(5);
+        attrs.push(KeyValue::new(keys::HTTP_REQUEST_METHOD, method));
+        attrs.push(kv(keys::SERVER_ADDRESS, server_address));
+        if let Some(s) = status {
+            attrs.push(KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
+        }
+        if let Some(e) = error_type {
+            attrs.push(kv(keys::ERROR_TYPE, e));
+        }
+        attrs.push(kv(keys::GATEWAY, gateway));
+        self.client_duration.record(seconds, &attrs);
+    }
+
+    /// One gateway call: `external_gateway.requests` and `.request.duration`.
+    pub fn gateway_call(
+        &self,
+        gateway: Cow<'static, str>,
+        status: GatewayStatus,
+        error_type: Option<Cow<'static, str>>,
+        seconds: f64,
+    ) {
+        let g = kv(keys::GATEWAY, gateway);
+        let s = KeyValue::new(keys::STATUS, status.as_str());
+        match error_type {
+            Some(e) => self
+                .gateway_requests
+                .add(1, &[g.clone(), s.clone(), kv(keys::ERROR_TYPE, e)]),
+            None => self.gateway_requests.add(1, &[g.clone(), s.clone()]),
+        }
+        self.gateway_duration.record(seconds, &[g, s]);
+    }
+
+    /// One `#[observed]` call ended.
+    pub fn observed_call(
+        &self,
+        function: &'static str,
+        namespace: &'static str,
+        ok: bool,
+        seconds: f64,
+    ) {
+        let attrs = [
+            KeyValue::new(keys::CODE_FUNCTION, function),
+            KeyValue::new(keys::CODE_NAMESPACE, namespace),
+            KeyValue::new(keys::RESULT, if ok { "ok" } else { "error" }),
+        ];
+        self.observed_calls.add(1, &attrs);
+        self.observed_duration.record(seconds, &attrs);
+    }
+
+    /// An `#[observed]` call started (`+1`) or ended (`-1`).
+    pub fn observed_active(&self, function: &'static str, namespace: &'static str, delta: i64) {
+        self.observed_active.add(
+            delta,
+            &[
+                KeyValue::new(keys::CODE_FUNCTION, function),
+                KeyValue::new(keys::CODE_NAMESPACE, namespace),
+            ],
+        );
+    }
+
+    /// Records a resource's utilisation (clamped to 0..1).
+    pub fn utilization(&self, resource: Cow<'static, str>, ratio: f64) {
+        let r = if ratio.is_finite() {
+            ratio.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.utilization.record(r, &[kv(keys::RESOURCE, resource)]);
+    }
+}
