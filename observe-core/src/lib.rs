@@ -30,6 +30,9 @@ pub(crate) mod log;
 mod macros;
 pub mod metrics;
 mod pseudonym;
+#[doc(hidden)]
+pub mod observed;
+mod outcome;
 mod sampler;
 pub mod signals;
 mod telemetry;
@@ -47,6 +50,7 @@ pub use log::redact::{DEFAULT_DENY_LIST, REDACTED};
 pub use log::sampling::LogSampling;
 pub use log::writer::{FullPolicy, LineSink, MemorySink, NonBlocking, SyncWriter};
 pub use pseudonym::{pseudonym, PseudonymKey};
+pub use outcome::{ErrorType, Outcome};
 pub use sampler::HeadSampler;
 pub use telemetry::{
     init, LogOutput, Telemetry, TelemetryBuilder, TelemetryGuard, DEFAULT_CARDINALITY_LIMIT,

@@ -6,6 +6,16 @@ pub use crate::macros::is_snake_case;
 pub use crate::signals::{GatewayStatus, Signals};
 pub use tracing;
 
+pub use crate::observed;
+
+/// Result classification used by generated code.
+pub mod classify {
+    pub use crate::outcome::{
+        Classified, ClassifyAny, ClassifyL1, ClassifyL2, ClassifyL3, ClassifyL4, ClassifyOutcome,
+        Probe,
+    };
+}
+
 use crate::layer::span_state::SpanState;
 use crate::layer::PendingContext;
 use opentelemetry::trace::{Event, SpanContext, SpanKind, Status};

@@ -1,0 +1,225 @@
+//! The runtime of `#[observed]`: what the generated code calls around a
+//! function. One [`Site`] per annotated function (a `static`), one [`Call`]
+//! per call.
+//!
+//! ```text
+//! start(&SITE, || span!(..)) ──▶ observed.active +1, clock starts
+//!     body runs inside the span (every poll, for async fns)
+//! call.finish(classify!(result)) ──▶ observed.calls / observed.duration
+//!                                    (+ external_gateway.* in gateway mode),
+//!                                    span status, error event, one error line,
+//!                                    failure recorded in the enclosing request
+//! Drop without finish (panic, cancelled future) ──▶ the same, as a failure
+//! ```
+
+use crate::outcome::Classified;
+use crate::signals::{GatewayStatus, Signals};
+use opentelemetry::KeyValue;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One annotated function.
+#[derive(Debug)]
+pub struct Site {
+    /// `code.function`.
+    pub function: &'static str,
+    /// `code.namespace` (the module path).
+    pub namespace: &'static str,
+    /// The gateway name in gateway mode.
+    pub gateway: Option<&'static str>,
+    /// Whether a failure writes one error line.
+    pub log_errors: bool,
+}
+
+impl Site {
+    /// A call site.
+    pub const fn new(
+        function: &'static str,
+        namespace: &'static str,
+        gateway: Option<&'static str>,
+        log_errors: bool,
+    ) -> Self {
+        Site {
+            function,
+            namespace,
+            gateway,
+            log_errors,
+        }
+    }
+}
+
+struct Active {
+    signals: Option<Arc<Signals>>,
+    start: Instant,
+    span: tracing::Span,
+    timed_out: bool,
+}
+
+/// One call in progress. Finish it with [`Call::finish`]; dropping it
+/// unfinished records a panic (while unwinding) or a cancellation.
+pub struct Call {
+    site: &'static Site,
+    active: Option<Active>,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("function", &self.site.function)
+            .field("active", &self.active.is_some())
+            .finish()
+    }
+}
+
+/// Starts a call: creates its span with `make_span` (only when observe is
+/// installed and enabled; otherwise returns `Span::none()` at a few
+/// nanoseconds' cost).
+#[inline]
+pub fn start(site: &'static Site, make_span: impl FnOnce() -> tracing::Span) -> (Call, tracing::Span) {
+    let shared = crate::context::current_shared();
+    let Some(shared) = shared.filter(|s| s.traces.is_some()) else {
+        return (
+            Call { site, active: None },
+            tracing::Span::none(),
+        );
+    };
+    let span = make_span();
+    let signals = shared.signals.clone();
+    if let Some(s) = &signals {
+        s.observed_active(site.function, site.namespace, 1);
+    }
+    (
+        Call {
+            site,
+            active: Some(Active {
+                signals,
+                start: Instant::now(),
+                span: span.clone(),
+                timed_out: false,
+            }),
+        },
+        span,
+    )
+}
+
+impl Call {
+    /// Marks the call as timed out (the generated timeout fired).
+    pub fn timed_out(&mut self) {
+        if let Some(a) = self.active.as_mut() {
+            a.timed_out = true;
+        }
+    }
+
+    /// Records the call's result.
+    pub fn finish(mut self, classified: Classified) {
+        self.record(classified);
+    }
+
+    fn record(&mut self, classified: Classified) {
+        let Some(a) = self.active.take() else { return };
+        let site = self.site;
+        let secs = a.start.elapsed().as_secs_f64();
+        let classified = if a.timed_out {
+            Classified::Failed {
+                error_type: Cow::Borrowed("timeout"),
+                message: "timed out".to_owned(),
+                timeout: true,
+                implicit: false,
+            }
+        } else {
+            classified
+        };
+        let ok = classified == Classified::Ok;
+        if let Some(s) = &a.signals {
+            s.observed_call(site.function, site.namespace, ok, secs);
+            s.observed_active(site.function, site.namespace, -1);
+        }
+        let Classified::Failed {
+            error_type,
+            message,
+            timeout,
+            implicit,
+        } = classified
+        else {
+            if let (Some(g), Some(s)) = (site.gateway, &a.signals) {
+                s.gateway_call(Cow::Borrowed(g), GatewayStatus::Success, None, secs);
+            }
+            return;
+        };
+        let status = if timeout {
+            GatewayStatus::Timeout
+        } else {
+            GatewayStatus::Error
+        };
+        if let (Some(g), Some(s)) = (site.gateway, &a.signals) {
+            s.gateway_call(Cow::Borrowed(g), status, Some(error_type.clone()), secs);
+        }
+        let request = crate::__private::with_span(&a.span, |mut h| {
+            h.set_error(Cow::Owned(message.clone()));
+            h.set_attribute(KeyValue::new("error.type", error_type.to_string()));
+            h.add_event(
+                "exception",
+                vec![
+                    KeyValue::new("exception.type", error_type.to_string()),
+                    KeyValue::new("exception.message", message.clone()),
+                ],
+            );
+            h.request().cloned()
+        })
+        .flatten();
+        if let Some(req) = request {
+            match site.gateway {
+                Some(g) => req.record_gateway_failure(crate::log::sampling::GatewayFailure {
+                    gateway: Cow::Borrowed(g),
+                    status: status.as_str(),
+                    error_type: error_type.clone(),
+                }),
+                None if implicit => req.mark_failed(error_type.clone()),
+                None => {}
+            }
+        }
+        if site.log_errors {
+            a.span.in_scope(|| match site.gateway {
+                Some(g) => tracing::error!(
+                    event = "gateway_call_failed",
+                    gateway = g,
+                    code.function = site.function,
+                    code.namespace = site.namespace,
+                    error.type = %error_type,
+                    error.message = %message,
+                    duration_ms = (secs * 1000.0) as u64,
+                    timeout,
+                ),
+                None => tracing::error!(
+                    event = "call_failed",
+                    code.function = site.function,
+                    code.namespace = site.namespace,
+                    error.type = %error_type,
+                    error.message = %message,
+                    implicit,
+                    duration_ms = (secs * 1000.0) as u64,
+                ),
+            });
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.active.is_none() {
+            return;
+        }
+        let (error_type, message) = if std::thread::panicking() {
+            ("panic", "the function panicked")
+        } else {
+            ("cancelled", "the call was dropped before it finished")
+        };
+        self.record(Classified::Failed {
+            error_type: Cow::Borrowed(error_type),
+            message: message.to_owned(),
+            timeout: false,
+            implicit: false,
+        });
+    }
+}
