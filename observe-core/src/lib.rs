@@ -29,10 +29,10 @@ pub(crate) mod layer;
 pub(crate) mod log;
 mod macros;
 pub mod metrics;
-mod pseudonym;
 #[doc(hidden)]
 pub mod observed;
 mod outcome;
+mod pseudonym;
 mod sampler;
 pub mod signals;
 mod telemetry;
@@ -49,8 +49,8 @@ pub use layer::{Clock, ObserveLayer};
 pub use log::redact::{DEFAULT_DENY_LIST, REDACTED};
 pub use log::sampling::LogSampling;
 pub use log::writer::{FullPolicy, LineSink, MemorySink, NonBlocking, SyncWriter};
-pub use pseudonym::{pseudonym, PseudonymKey};
 pub use outcome::{ErrorType, Outcome};
+pub use pseudonym::{pseudonym, PseudonymKey};
 pub use sampler::HeadSampler;
 pub use telemetry::{
     init, LogOutput, Telemetry, TelemetryBuilder, TelemetryGuard, DEFAULT_CARDINALITY_LIMIT,
@@ -162,3 +162,13 @@ impl Saturation {
         }
     }
 }
+
+/// A response extension that marks the response as an implicit failure
+/// (the server layer records it with `error.type` = the reason).
+///
+/// ```
+/// let mut res = http::Response::new(());
+/// res.extensions_mut().insert(observe_core::ImplicitFailure("payment_pending".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImplicitFailure(pub std::borrow::Cow<'static, str>);

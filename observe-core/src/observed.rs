@@ -76,13 +76,13 @@ impl std::fmt::Debug for Call {
 /// installed and enabled; otherwise returns `Span::none()` at a few
 /// nanoseconds' cost).
 #[inline]
-pub fn start(site: &'static Site, make_span: impl FnOnce() -> tracing::Span) -> (Call, tracing::Span) {
+pub fn start(
+    site: &'static Site,
+    make_span: impl FnOnce() -> tracing::Span,
+) -> (Call, tracing::Span) {
     let shared = crate::context::current_shared();
     let Some(shared) = shared.filter(|s| s.traces.is_some()) else {
-        return (
-            Call { site, active: None },
-            tracing::Span::none(),
-        );
+        return (Call { site, active: None }, tracing::Span::none());
     };
     let span = make_span();
     let signals = shared.signals.clone();

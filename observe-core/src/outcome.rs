@@ -375,20 +375,39 @@ mod tests {
 
     #[test]
     fn most_specific_classification_wins() {
-        let io: Result<u8, std::io::Error> = Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
-        assert_eq!(failed(crate::__observe_classify!(io)), ("timeout".into(), true, false));
+        let io: Result<u8, std::io::Error> =
+            Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert_eq!(
+            failed(crate::__observe_classify!(io)),
+            ("timeout".into(), true, false)
+        );
         let named: Result<u8, Named> = Err(Named);
-        assert_eq!(failed(crate::__observe_classify!(named)), ("Named".into(), false, false));
+        assert_eq!(
+            failed(crate::__observe_classify!(named)),
+            ("Named".into(), false, false)
+        );
         let plain: Result<u8, Plain> = Err(Plain);
-        assert_eq!(failed(crate::__observe_classify!(plain)), ("Plain".into(), false, false));
+        assert_eq!(
+            failed(crate::__observe_classify!(plain)),
+            ("Plain".into(), false, false)
+        );
         let ok: Result<u8, Plain> = Ok(1);
         assert_eq!(crate::__observe_classify!(ok), Classified::Ok);
         let reply = Reply(false);
-        assert_eq!(failed(crate::__observe_classify!(reply)), ("not_confirmed".into(), false, true));
+        assert_eq!(
+            failed(crate::__observe_classify!(reply)),
+            ("not_confirmed".into(), false, true)
+        );
         let status = http::StatusCode::GATEWAY_TIMEOUT;
-        assert_eq!(failed(crate::__observe_classify!(status)), ("504".into(), false, true));
+        assert_eq!(
+            failed(crate::__observe_classify!(status)),
+            ("504".into(), false, true)
+        );
         let inner: Result<http::StatusCode, std::io::Error> = Ok(http::StatusCode::BAD_GATEWAY);
-        assert_eq!(failed(crate::__observe_classify!(inner)), ("502".into(), false, true));
+        assert_eq!(
+            failed(crate::__observe_classify!(inner)),
+            ("502".into(), false, true)
+        );
         let n = 5u32;
         assert_eq!(crate::__observe_classify!(n), Classified::Ok);
         let unit = ();

@@ -4,6 +4,7 @@
 pub use crate::log::sampling::{GatewayFailure, RequestState};
 pub use crate::macros::is_snake_case;
 pub use crate::signals::{GatewayStatus, Signals};
+pub use tokio;
 pub use tracing;
 
 pub use crate::observed;
@@ -16,6 +17,7 @@ pub mod classify {
     };
 }
 
+pub use crate::layer::span_state::Propagated;
 use crate::layer::span_state::SpanState;
 use crate::layer::PendingContext;
 use opentelemetry::trace::{Event, SpanContext, SpanKind, Status};
@@ -30,6 +32,7 @@ use std::time::SystemTime;
 pub fn with_remote_context<R>(
     parent: Option<SpanContext>,
     link: Option<SpanContext>,
+    propagated: Option<Arc<Propagated>>,
     synthetic: bool,
     make_span: impl FnOnce() -> R,
 ) -> R {
@@ -39,6 +42,7 @@ pub fn with_remote_context<R>(
             link,
             synthetic,
             request: true,
+            propagated,
         },
         make_span,
     )
@@ -103,6 +107,11 @@ impl SpanHandle<'_> {
     /// The request this span belongs to.
     pub fn request(&self) -> Option<&Arc<RequestState>> {
         self.st.request.as_ref()
+    }
+
+    /// `tracestate` and baggage to forward on outbound calls.
+    pub fn propagated(&self) -> Option<&Arc<Propagated>> {
+        self.st.propagated.as_ref()
     }
 
     /// Whether the span is synthetic traffic.

@@ -192,31 +192,36 @@ impl Signals {
         }
     }
 
-    /// One finished server request.
-    #[allow(clippy::too_many_arguments)]
+    /// One finished server request (`status` is `None` when the service
+    /// failed before producing a response).
     pub fn server_request(
         &self,
         method: &'static str,
         route: Cow<'static, str>,
-        status: u16,
+        status: Option<u16>,
         error_type: Option<Cow<'static, str>>,
         synthetic: bool,
         seconds: f64,
     ) {
+        let placeholder = || KeyValue::new(keys::SYNTHETIC, "true");
         let mut attrs: [KeyValue; 5] = [
             KeyValue::new(keys::HTTP_REQUEST_METHOD, method),
             kv(keys::HTTP_ROUTE, route),
-            KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(status)),
-            KeyValue::new(keys::ERROR_TYPE, ""),
-            KeyValue::new(keys::SYNTHETIC, "true"),
+            placeholder(),
+            placeholder(),
+            placeholder(),
         ];
-        let mut n = 3;
+        let mut n = 2;
+        if let Some(s) = status {
+            attrs[n] = KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s));
+            n += 1;
+        }
         if let Some(e) = error_type {
             attrs[n] = kv(keys::ERROR_TYPE, e);
             n += 1;
         }
         if synthetic && self.mark_synthetic {
-            attrs[n] = KeyValue::new(keys::SYNTHETIC, "true");
+            attrs[n] = placeholder();
             n += 1;
         }
         self.server_duration.record(seconds, &attrs[..n]);

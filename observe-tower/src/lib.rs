@@ -2,4 +2,10 @@
 //! golden signals, and the gateway client layer.
 #![forbid(unsafe_code)]
 
+pub mod client;
+pub mod propagation;
+pub mod server;
 pub mod w3c;
+
+pub use client::{Gateway, GatewayLayer};
+pub use server::{JsonFailureRule, Observe, ObserveLayer, RouteClassifier};

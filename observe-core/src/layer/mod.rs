@@ -28,7 +28,7 @@ use crate::sampler::HeadSampler;
 use fields::{EventFieldSink, SpanFieldSink, SpanSpecial, Visitor};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{
-    Event, Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+    Event, Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId,
 };
 use opentelemetry::{InstrumentationScope, Key, KeyValue};
 use opentelemetry_sdk::logs::SdkLogger;
@@ -180,6 +180,8 @@ pub(crate) struct PendingContext {
     pub(crate) synthetic: bool,
     /// The span is a request (server span): give it a [`RequestState`].
     pub(crate) request: bool,
+    /// `tracestate` and baggage to carry on.
+    pub(crate) propagated: Option<Arc<span_state::Propagated>>,
 }
 
 thread_local! {
@@ -303,7 +305,7 @@ impl ObserveLayer {
         let mut local_root = false;
         let mut synthetic = false;
         let mut is_request = false;
-        let (trace_id, flags, trace_state, parent_sampled, request) =
+        let (trace_id, flags, propagated, parent_sampled, request) =
             match parent.as_ref().and_then(|p| {
                 let ext = p.extensions();
                 ext.get::<SpanState>().map(|s| {
@@ -311,24 +313,26 @@ impl ObserveLayer {
                         s.trace_id,
                         s.span_id,
                         s.flags,
-                        s.trace_state.clone(),
+                        s.propagated.clone(),
                         s.request.clone(),
                         s.synthetic,
                     )
                 })
             }) {
-                Some((t, sid, f, ts, req, syn)) => {
+                Some((t, sid, f, prop, req, syn)) => {
                     parent_span_id = sid;
                     synthetic = syn;
-                    (t, f, ts, Some(f & FLAG_SAMPLED != 0), req)
+                    (t, f, prop, Some(f & FLAG_SAMPLED != 0), req)
                 }
                 None => {
                     local_root = true;
                     let pending = PENDING.with(|p| p.borrow_mut().take());
                     let mut remote = None;
+                    let mut propagated = None;
                     if let Some(p) = pending {
                         synthetic = p.synthetic;
                         is_request = p.request;
+                        propagated = p.propagated;
                         if let Some(l) = p.link {
                             links.push(Link::with_context(l));
                         }
@@ -342,14 +346,24 @@ impl ObserveLayer {
                             (
                                 u128::from_be_bytes(r.trace_id().to_bytes()),
                                 f,
-                                r.trace_state().clone(),
+                                propagated,
                                 Some(f & FLAG_SAMPLED != 0),
                                 None,
                             )
                         }
                         None => {
                             let t = ((sh.next_id() as u128) << 64) | sh.next_id() as u128;
-                            (t, FLAG_RANDOM, TraceState::NONE, None, None)
+                            // A fresh trace keeps the baggage it came with (not the tracestate:
+                            // that belongs to the discarded parent).
+                            let prop = propagated.and_then(|p| {
+                                p.baggage.as_ref().map(|b| {
+                                    Arc::new(span_state::Propagated {
+                                        baggage: Some(b.clone()),
+                                        ..Default::default()
+                                    })
+                                })
+                            });
+                            (t, FLAG_RANDOM, prop, None, None)
                         }
                     }
                 }
@@ -375,7 +389,7 @@ impl ObserveLayer {
             trace_id,
             span_id,
             flags,
-            trace_state,
+            propagated,
             ids_hex: hex_ids(trace_id, span_id),
             fields: Vec::new(),
             index: Vec::new(),
@@ -426,7 +440,7 @@ impl ObserveLayer {
         state
     }
 
-    fn finish(&self, state: SpanState) {
+    fn finish(&self, mut state: SpanState) {
         let sh = &*self.shared;
         let failed = state
             .record
@@ -441,7 +455,10 @@ impl ObserveLayer {
             }
         }
         let Some(trace) = &sh.traces else { return };
-        let Some(rec) = state.record else { return };
+        let Some(rec) = state.record.take() else {
+            return;
+        };
+        let trace_state = state.trace_state();
         let rec = *rec;
         let mut events = SpanEvents::default();
         events.events = rec.events;
@@ -453,7 +470,7 @@ impl ObserveLayer {
                 SpanId::from(state.span_id),
                 TraceFlags::new(state.flags),
                 false,
-                state.trace_state,
+                trace_state,
             ),
             parent_span_id: SpanId::from(rec.parent_span_id),
             parent_span_is_remote: rec.parent_remote,

@@ -17,7 +17,8 @@ pub(crate) struct SpanState {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) flags: u8,
-    pub(crate) trace_state: TraceState,
+    /// `tracestate` and baggage received from the remote parent, shared by the local trace.
+    pub(crate) propagated: Option<Arc<Propagated>>,
     /// `trace_id` (32) then `span_id` (16), lowercase hex.
     pub(crate) ids_hex: [u8; 48],
     /// `,"k":v` entries; `index` gives each entry's name and range, `bloom`
@@ -33,6 +34,17 @@ pub(crate) struct SpanState {
     pub(crate) local_root: bool,
     /// Synthetic traffic (baggage `synthetic=true`), inherited by children.
     pub(crate) synthetic: bool,
+}
+
+/// Context received with a request that goes on with every outbound call.
+#[derive(Debug, Default)]
+pub struct Propagated {
+    /// The `tracestate` as an OpenTelemetry value (for exported spans).
+    pub trace_state: TraceState,
+    /// The `tracestate` header to forward, as received (validated, combined).
+    pub tracestate: Option<Box<str>>,
+    /// The `baggage` header to forward (validated, re-serialised).
+    pub baggage: Option<Box<str>>,
 }
 
 /// Export data of a recorded span.
@@ -75,7 +87,13 @@ impl SpanState {
             opentelemetry::trace::SpanId::from(self.span_id),
             opentelemetry::trace::TraceFlags::new(self.flags),
             false,
-            self.trace_state.clone(),
+            self.trace_state(),
         )
+    }
+
+    pub(crate) fn trace_state(&self) -> TraceState {
+        self.propagated
+            .as_ref()
+            .map_or(TraceState::NONE, |p| p.trace_state.clone())
     }
 }

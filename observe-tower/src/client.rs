@@ -1,0 +1,319 @@
+//! The client layer for outbound calls to a gateway (an external dependency):
+//! injects W3C context, makes a client span, records
+//! `http.client.request.duration` and the gateway metrics, and reports
+//! failures to the enclosing request (masked-failure detection).
+//!
+//! ```
+//! use tower::ServiceBuilder;
+//! # let client = tower::service_fn(|_req: http::Request<String>| async {
+//! #     Ok::<_, std::io::Error>(http::Response::new(String::new()))
+//! # });
+//! let bank = ServiceBuilder::new()
+//!     .layer(observe_tower::GatewayLayer::new("bank"))
+//!     .service(client);
+//! ```
+//!
+//! 2xx and 3xx are `success`; 4xx and 5xx `error` with `error.type` = the
+//! code; transport errors `timeout` (a timed-out I/O error or elapsed timer in
+//! the error's source chain) or `error` (named after the I/O error kind).
+//! Replace the classification with [`GatewayLayer::classifier`].
+
+use crate::propagation::inject;
+use crate::server::UNMATCHED_ROUTE;
+use http::{Request, Response};
+use observe_core::__private::{signals, with_span, GatewayStatus, Signals};
+use observe_core::opentelemetry::trace::SpanKind;
+use observe_core::opentelemetry::KeyValue;
+use observe_core::signals::keys;
+use observe_core::tracing::Span;
+use pin_project_lite::pin_project;
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// The outcome of a gateway call: status and `error.type`.
+pub type Classification = (GatewayStatus, Option<Cow<'static, str>>);
+
+/// Decides a gateway call's outcome from its response status or its error.
+pub trait GatewayClassifier: Send + Sync + 'static {
+    /// Classifies a response status.
+    fn classify_status(&self, status: http::StatusCode) -> Classification;
+    /// Classifies a transport error.
+    fn classify_error(&self, error: &(dyn StdError + 'static)) -> Classification;
+}
+
+/// The default classification (see the module docs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultGatewayClassifier;
+
+impl GatewayClassifier for DefaultGatewayClassifier {
+    fn classify_status(&self, status: http::StatusCode) -> Classification {
+        if status.is_client_error() || status.is_server_error() {
+            (
+                GatewayStatus::Error,
+                Some(Cow::Owned(status.as_u16().to_string())),
+            )
+        } else {
+            (GatewayStatus::Success, None)
+        }
+    }
+
+    fn classify_error(&self, error: &(dyn StdError + 'static)) -> Classification {
+        let mut cur: Option<&(dyn StdError + 'static)> = Some(error);
+        while let Some(e) = cur {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                use observe_core::ErrorType;
+                let status = if io.is_timeout() {
+                    GatewayStatus::Timeout
+                } else {
+                    GatewayStatus::Error
+                };
+                return (status, Some(io.error_type()));
+            }
+            if e.downcast_ref::<observe_core::__private::tokio::time::error::Elapsed>()
+                .is_some()
+                || e.to_string().to_ascii_lowercase().contains("timed out")
+            {
+                return (GatewayStatus::Timeout, Some(Cow::Borrowed("timeout")));
+            }
+            cur = e.source();
+        }
+        (GatewayStatus::Error, Some(Cow::Borrowed("transport_error")))
+    }
+}
+
+/// Observes calls to the gateway `name` through any tower HTTP client.
+#[derive(Clone)]
+pub struct GatewayLayer {
+    name: Cow<'static, str>,
+    classifier: Arc<dyn GatewayClassifier>,
+}
+
+impl std::fmt::Debug for GatewayLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayLayer")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayLayer {
+    /// A layer for the gateway `name` (a fixed, low-cardinality name: never user input).
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        GatewayLayer {
+            name: name.into(),
+            classifier: Arc::new(DefaultGatewayClassifier),
+        }
+    }
+
+    /// Replaces the outcome classification.
+    pub fn classifier(mut self, c: impl GatewayClassifier) -> Self {
+        self.classifier = Arc::new(c);
+        self
+    }
+}
+
+impl<S> Layer<S> for GatewayLayer {
+    type Service = Gateway<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Gateway {
+            inner,
+            name: self.name.clone(),
+            classifier: Arc::clone(&self.classifier),
+        }
+    }
+}
+
+/// The service made by [`GatewayLayer`].
+#[derive(Clone)]
+pub struct Gateway<S> {
+    inner: S,
+    name: Cow<'static, str>,
+    classifier: Arc<dyn GatewayClassifier>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Gateway<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("inner", &self.inner)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Gateway<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+struct CallGuard {
+    span: Span,
+    start: Instant,
+    method: &'static str,
+    server: Cow<'static, str>,
+    gateway: Cow<'static, str>,
+    signals: Option<Arc<Signals>>,
+    outcome: Option<(Option<u16>, Classification)>,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        let secs = self.start.elapsed().as_secs_f64();
+        let (status_code, (status, error_type)) = self.outcome.take().unwrap_or((
+            None,
+            (GatewayStatus::Error, Some(Cow::Borrowed("cancelled"))),
+        ));
+        let request = with_span(&self.span, |mut h| {
+            if let Some(c) = status_code {
+                h.set_attribute(KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(c)));
+            }
+            if let Some(e) = &error_type {
+                h.set_attribute(KeyValue::new(keys::ERROR_TYPE, e.to_string()));
+                h.set_error(e.clone());
+            }
+            h.request().cloned()
+        })
+        .flatten();
+        if let Some(s) = &self.signals {
+            s.client_request(
+                self.method,
+                self.server.clone(),
+                status_code,
+                error_type.clone(),
+                self.gateway.clone(),
+                secs,
+            );
+            s.gateway_call(self.gateway.clone(), status, error_type.clone(), secs);
+        }
+        if status != GatewayStatus::Success {
+            if let Some(req) = request {
+                req.record_gateway_failure(observe_core::__private::GatewayFailure {
+                    gateway: self.gateway.clone(),
+                    status: status.as_str(),
+                    error_type: error_type.unwrap_or(Cow::Borrowed("error")),
+                });
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Gateway`].
+    pub struct GatewayFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<CallGuard>,
+        classifier: Arc<dyn GatewayClassifier>,
+    }
+}
+
+impl<F> std::fmt::Debug for GatewayFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for GatewayFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Output = Result<Response<B>, Box<dyn StdError + Send + Sync>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = match this.guard.as_ref() {
+            Some(g) => {
+                let _e = g.span.enter();
+                ready!(this.inner.poll(cx))
+            }
+            None => ready!(this.inner.poll(cx)),
+        };
+        let result = result.map_err(Into::into);
+        if let Some(mut g) = this.guard.take() {
+            g.outcome = Some(match &result {
+                Ok(r) => (
+                    Some(r.status().as_u16()),
+                    this.classifier.classify_status(r.status()),
+                ),
+                Err(e) => (None, this.classifier.classify_error(e.as_ref())),
+            });
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for Gateway<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Response = Response<ResB>;
+    type Error = Box<dyn StdError + Send + Sync>;
+    type Future = GatewayFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        let method = crate::server::method_name(req.method());
+        let server: Cow<'static, str> = req
+            .uri()
+            .host()
+            .map_or(Cow::Borrowed(UNMATCHED_ROUTE), |h| Cow::Owned(h.to_owned()));
+        let span = observe_core::tracing::info_span!("http.client.request");
+        let _ = with_span(&span, |mut h| {
+            if !h.is_recording() {
+                return;
+            }
+            h.set_kind(SpanKind::Client);
+            h.set_name(method);
+            h.set_attribute(KeyValue::new(keys::HTTP_REQUEST_METHOD, method));
+            h.set_attribute(KeyValue::new(keys::SERVER_ADDRESS, server.to_string()));
+            if let Some(p) = req.uri().port_u16() {
+                h.set_attribute(KeyValue::new("server.port", i64::from(p)));
+            }
+            h.set_attribute(KeyValue::new("url.full", req.uri().to_string()));
+            h.set_attribute(KeyValue::new(keys::GATEWAY, self.name.to_string()));
+        });
+        inject(&span, req.headers_mut());
+        let guard = CallGuard {
+            span: span.clone(),
+            start: Instant::now(),
+            method,
+            server,
+            gateway: self.name.clone(),
+            signals: signals(),
+            outcome: None,
+        };
+        let inner = {
+            let _e = span.enter();
+            self.inner.call(req)
+        };
+        GatewayFuture {
+            inner,
+            guard: Some(guard),
+            classifier: Arc::clone(&self.classifier),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Bookkeeping of one request from `call` until its response body ends: the
+//! span's final attributes and status, and the golden-signal metrics,
+//! recorded exactly once (on body end, on drop, or on error).
+
+use super::classify::JsonFailureRule;
+use observe_core::__private::{with_span, Signals};
+use observe_core::opentelemetry::KeyValue;
+use observe_core::signals::keys;
+use observe_core::tracing::Span;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where the request was when its guard dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// No response yet: the request future was dropped (client went away).
+    Pending,
+    /// Response sent, body streaming: the body was dropped before its end.
+    Body,
+    /// Body finished (or the service failed): nothing left to infer.
+    Done,
+}
+
+pub(crate) struct RequestGuard {
+    pub(crate) span: Span,
+    pub(crate) start: Instant,
+    pub(crate) method: &'static str,
+    pub(crate) scheme: &'static str,
+    pub(crate) route: Cow<'static, str>,
+    pub(crate) signals: Option<Arc<Signals>>,
+    pub(crate) synthetic: bool,
+    pub(crate) status: Option<u16>,
+    pub(crate) error_type: Option<Cow<'static, str>>,
+    pub(crate) stage: Stage,
+    /// JSON failure rule for this route, and the body bytes seen so far.
+    pub(crate) inspect: Option<(Arc<JsonFailureRule>, Vec<u8>)>,
+}
+
+impl RequestGuard {
+    /// Final classification and recording. Called once, from `Drop`.
+    fn finish(&mut self) {
+        let secs = self.start.elapsed().as_secs_f64();
+        match self.stage {
+            Stage::Pending => {
+                self.error_type.get_or_insert(Cow::Borrowed("cancelled"));
+            }
+            Stage::Body => {
+                self.error_type
+                    .get_or_insert(Cow::Borrowed("response_aborted"));
+            }
+            Stage::Done => {}
+        }
+        if self.error_type.is_none() {
+            if let Some((rule, body)) = self.inspect.take() {
+                self.error_type = rule.check(&body);
+            }
+        }
+        let status = self.status;
+        let explicit_error = status.is_some_and(|s| s >= 500);
+        let mut error_type = self.error_type.take();
+        if explicit_error && error_type.is_none() {
+            error_type = status.map(|s| Cow::Owned(s.to_string()));
+        }
+        let signals = self.signals.clone();
+        let route = self.route.clone();
+        // Span attributes and status; implicit and masked failures from the request state.
+        let masked = with_span(&self.span, |mut h| {
+            let mut masked: Vec<Cow<'static, str>> = Vec::new();
+            if let Some(req) = h.request().cloned() {
+                if error_type.is_none() {
+                    if let Some(reason) = req.implicit_failure() {
+                        error_type = Some(reason);
+                    }
+                }
+                let (failures, count) = req.gateway_failures();
+                let success = status.is_some_and(|s| (200..400).contains(&s));
+                if count > 0 && success && error_type.is_none() {
+                    error_type = Some(Cow::Borrowed("masked_failure"));
+                    for f in &failures {
+                        if !masked.contains(&f.gateway) {
+                            masked.push(f.gateway.clone());
+                        }
+                        h.add_event(
+                            "masked_failure",
+                            vec![
+                                KeyValue::new("gateway", f.gateway.to_string()),
+                                KeyValue::new("gateway.status", f.status),
+                                KeyValue::new("error.type", f.error_type.to_string()),
+                                KeyValue::new("gateway.failures", count as i64),
+                            ],
+                        );
+                    }
+                }
+            }
+            if let Some(s) = status {
+                h.set_attribute(KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
+            }
+            if let Some(e) = &error_type {
+                h.set_attribute(KeyValue::new(keys::ERROR_TYPE, e.to_string()));
+                // 4xx alone is the client's error, not the server's (semantic conventions).
+                let client_error =
+                    status.is_some_and(|s| (400..500).contains(&s)) && e.parse::<u16>().is_ok();
+                if !client_error {
+                    h.set_error(e.clone());
+                }
+            }
+            masked
+        })
+        .unwrap_or_default();
+        if let Some(s) = signals {
+            // 4xx codes are not server errors: no error.type on the metric either.
+            let metric_error = error_type.filter(|e| {
+                !(status.is_some_and(|s| (400..500).contains(&s)) && e.parse::<u16>().is_ok())
+            });
+            s.server_request(
+                self.method,
+                route.clone(),
+                status,
+                metric_error,
+                self.synthetic,
+                secs,
+            );
+            s.server_active(self.method, self.scheme, -1);
+            for g in masked {
+                s.masked_failure(route.clone(), g);
+            }
+        }
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
