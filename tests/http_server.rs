@@ -485,3 +485,37 @@ fn futures_like_stream(
         Ok(axum::body::Bytes::from_static(b"b")),
     ])
 }
+
+/// Turning logs down must not switch off tracing, propagation or metrics.
+#[tokio::test]
+async fn quiet_log_filter_keeps_spans_and_context() {
+    let ((_, headers, _), cap) = Harness::new("payments")
+        .configure(|b| b.log_filter("warn"))
+        .run_async(async {
+            let app = Router::new()
+                .route(
+                    "/",
+                    get(|| async {
+                        observe::info!("not_written");
+                        observe::warn!("written");
+                        "ok"
+                    }),
+                )
+                .layer(ObserveLayer::new());
+            let req = Request::get("/")
+                .header("traceparent", PARENT)
+                .body(Body::empty())
+                .expect("request");
+            send(app, req).await
+        })
+        .await;
+    assert_eq!(cap.spans.len(), 1);
+    assert!(headers["traceparent"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+    let events: Vec<_> = cap.lines.iter().map(|l| l["event"].clone()).collect();
+    assert_eq!(events, vec![serde_json::json!("written")]);
+    assert_eq!(cap.lines[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(durations(&cap).len(), 1);
+}

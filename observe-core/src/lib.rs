@@ -24,6 +24,7 @@
 pub mod alerts;
 mod context;
 mod error;
+mod filter;
 mod ids;
 pub(crate) mod layer;
 pub(crate) mod log;

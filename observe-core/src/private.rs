@@ -133,6 +133,13 @@ impl SpanHandle<'_> {
         }
     }
 
+    /// Reserves room for `n` more attributes.
+    pub fn reserve_attributes(&mut self, n: usize) {
+        if let Some(r) = self.st.record.as_mut() {
+            r.attributes.reserve(n);
+        }
+    }
+
     /// Sets (or replaces) an attribute of the exported span only (not logged).
     pub fn set_attribute(&mut self, kv: KeyValue) {
         if let Some(r) = self.st.record.as_mut() {

@@ -2,6 +2,7 @@
 //! everything on drop.
 
 use crate::error::{InitError, ShutdownError};
+use crate::filter::LogFilter;
 use crate::ids::IdSource;
 use crate::layer::{Clock, ObserveLayer, Shared, SharedParts, TracePipeline};
 use crate::log::redact::{Redactor, DEFAULT_DENY_LIST};
@@ -531,17 +532,14 @@ impl TelemetryBuilder {
             .unwrap_or_else(|| "info".to_owned());
         // A bare level is a static filter (one comparison per call site);
         // anything with targets or spans needs an EnvFilter.
-        let (level_filter, env_filter) = match filter_src.trim().parse::<LevelFilter>() {
-            Ok(l) => (Some(l), None),
-            Err(_) => (
-                None,
-                Some(EnvFilter::builder().parse(&filter_src).map_err(|e| {
-                    InitError::InvalidLogFilter {
-                        value: filter_src.clone(),
-                        reason: e.to_string(),
-                    }
-                })?),
-            ),
+        let log_filter = match filter_src.trim().parse::<LevelFilter>() {
+            Ok(l) => LogFilter::Level(l),
+            Err(_) => LogFilter::Env(Box::new(EnvFilter::builder().parse(&filter_src).map_err(
+                |e| InitError::InvalidLogFilter {
+                    value: filter_src.clone(),
+                    reason: e.to_string(),
+                },
+            )?)),
         };
 
         // Log sampling.
@@ -681,10 +679,7 @@ impl TelemetryBuilder {
             ids: self.ids,
         }));
         let layer = ObserveLayer::new(Arc::clone(&shared));
-        let subscriber = Registry::default()
-            .with(level_filter)
-            .with(env_filter)
-            .with(layer);
+        let subscriber = Registry::default().with(log_filter).with(layer);
         let dispatch = Dispatch::new(subscriber);
         let guard = TelemetryGuard {
             shared,

@@ -10,26 +10,28 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// Names a request's route template (`/orders/{id}`), never its raw path.
 ///
 /// Implemented for closures `Fn(&Method, &Uri, &Extensions) -> Option<Cow<'static, str>>`.
+/// Return a template with placeholders (`/orders/{id}`), never the raw path:
+/// the value becomes a metric label.
 pub trait RouteClassifier: Send + Sync + 'static {
     /// The route template, or `None` when no route matched.
-    fn route(
+    fn route<'a>(
         &self,
         method: &Method,
         uri: &Uri,
-        extensions: &Extensions,
-    ) -> Option<Cow<'static, str>>;
+        extensions: &'a Extensions,
+    ) -> Option<Cow<'a, str>>;
 }
 
 impl<F> RouteClassifier for F
 where
     F: Fn(&Method, &Uri, &Extensions) -> Option<Cow<'static, str>> + Send + Sync + 'static,
 {
-    fn route(
+    fn route<'a>(
         &self,
         method: &Method,
         uri: &Uri,
-        extensions: &Extensions,
-    ) -> Option<Cow<'static, str>> {
+        extensions: &'a Extensions,
+    ) -> Option<Cow<'a, str>> {
         self(method, uri, extensions)
     }
 }
@@ -39,12 +41,12 @@ where
 pub struct MatchedPathRoute;
 
 impl RouteClassifier for MatchedPathRoute {
-    fn route(&self, _: &Method, _: &Uri, extensions: &Extensions) -> Option<Cow<'static, str>> {
+    fn route<'a>(&self, _: &Method, _: &Uri, extensions: &'a Extensions) -> Option<Cow<'a, str>> {
         #[cfg(feature = "axum")]
         {
             extensions
                 .get::<axum::extract::MatchedPath>()
-                .map(|m| Cow::Owned(m.as_str().to_owned()))
+                .map(|m| Cow::Borrowed(m.as_str()))
         }
         #[cfg(not(feature = "axum"))]
         {

@@ -2,9 +2,8 @@
 
 use super::body::ResponseBody;
 use super::guard::{RequestGuard, Stage};
-use crate::propagation::{traceparent_value, TRACEPARENT};
+use crate::propagation::TRACEPARENT;
 use http::Response;
-use observe_core::__private::with_span;
 use observe_core::tracing::Span;
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -54,9 +53,7 @@ where
                     {
                         g.error_type = Some(reason.0.clone());
                     }
-                    let tp =
-                        with_span(&g.span, |h| traceparent_value(h.ids_hex(), h.flags())).flatten();
-                    if let Some(v) = tp {
+                    if let Some(v) = g.traceparent.take() {
                         response.headers_mut().insert(TRACEPARENT, v);
                     }
                     if g.inspect.is_some() && !is_json(&response) {

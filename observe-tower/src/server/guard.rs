@@ -35,6 +35,8 @@ pub(crate) struct RequestGuard {
     pub(crate) stage: Stage,
     /// JSON failure rule for this route, and the body bytes seen so far.
     pub(crate) inspect: Option<(Arc<JsonFailureRule>, Vec<u8>)>,
+    /// The response's `traceparent` (the server span's context).
+    pub(crate) traceparent: Option<http::HeaderValue>,
 }
 
 impl RequestGuard {

@@ -35,6 +35,7 @@ mod body;
 mod classify;
 mod future;
 mod guard;
+mod intern;
 mod layer;
 mod service;
 

@@ -3,8 +3,9 @@
 use super::classify::{method_name, UNMATCHED_ROUTE};
 use super::future::ResponseFuture;
 use super::guard::{RequestGuard, Stage};
+use super::intern;
 use super::layer::Config;
-use crate::propagation::extract;
+use crate::propagation::{extract, traceparent_value};
 use http::{header, Request, Response};
 use observe_core::__private::{signals, with_remote_context, with_span};
 use observe_core::opentelemetry::trace::SpanKind;
@@ -75,11 +76,15 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let start = Instant::now();
         let method = method_name(req.method());
-        let route = self
-            .config
-            .route
-            .route(req.method(), req.uri(), req.extensions())
-            .unwrap_or(Cow::Borrowed(UNMATCHED_ROUTE));
+        let (route, span_name) =
+            match self
+                .config
+                .route
+                .route(req.method(), req.uri(), req.extensions())
+            {
+                Some(r) => intern::names(method, &r),
+                None => (Cow::Borrowed(UNMATCHED_ROUTE), Cow::Borrowed(method)),
+            };
         let scheme = match req.uri().scheme_str() {
             Some("https") => "https",
             _ => "http",
@@ -104,18 +109,16 @@ where
             .iter()
             .find(|r| r.applies(&route))
             .map(|r| (Arc::clone(r), Vec::new()));
-        let _ = with_span(&span, |mut h| {
+        let traceparent = with_span(&span, |mut h| {
+            let traceparent = traceparent_value(h.ids_hex(), h.flags());
             if !h.is_recording() {
-                return;
+                return traceparent;
             }
+            h.reserve_attributes(12);
             h.set_kind(SpanKind::Server);
-            h.set_name(if route == UNMATCHED_ROUTE {
-                Cow::Borrowed(method)
-            } else {
-                Cow::Owned(format!("{method} {route}"))
-            });
+            h.set_name(span_name);
             h.set_attribute(KeyValue::new(keys::HTTP_REQUEST_METHOD, method));
-            h.set_attribute(KeyValue::new(keys::HTTP_ROUTE, route.to_string()));
+            h.set_attribute(KeyValue::new(keys::HTTP_ROUTE, cow_value(route.clone())));
             h.set_attribute(KeyValue::new("url.path", req.uri().path().to_owned()));
             h.set_attribute(KeyValue::new(keys::URL_SCHEME, scheme));
             if let Some(q) = req.uri().query() {
@@ -148,7 +151,9 @@ where
             if synthetic {
                 h.set_attribute(KeyValue::new(keys::SYNTHETIC, true));
             }
-        });
+            traceparent
+        })
+        .flatten();
         let guard = RequestGuard {
             span: span.clone(),
             start,
@@ -161,6 +166,7 @@ where
             error_type: None,
             stage: Stage::Pending,
             inspect,
+            traceparent,
         };
         let inner = {
             let _entered = span.enter();
@@ -171,5 +177,13 @@ where
             span,
             guard: Some(guard),
         }
+    }
+}
+
+/// A span attribute value from a route without copying an interned one.
+fn cow_value(c: Cow<'static, str>) -> observe_core::opentelemetry::Value {
+    match c {
+        Cow::Borrowed(s) => observe_core::opentelemetry::Value::from(s),
+        Cow::Owned(s) => observe_core::opentelemetry::Value::from(s),
     }
 }
