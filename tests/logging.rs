@@ -381,3 +381,46 @@ fn current_trace_id_and_traceparent() {
     );
     assert_eq!(observe::current_trace_id(), None);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any string, integer, float or Debug value yields exactly one valid
+        /// JSON line, and strings round-trip exactly (below the cap).
+        #[test]
+        fn any_value_is_one_json_line(
+            s in any::<String>(),
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            n in any::<i64>(),
+            u in any::<u64>(),
+            f in any::<f64>(),
+            b in any::<bool>(),
+        ) {
+            let s2 = s.clone();
+            let (_, cap) = Harness::new("svc").run(move || {
+                let span = tracing::info_span!("s", span_value = %s2);
+                span.in_scope(|| {
+                    observe::info!("prop", text = %s2, raw = ?bytes, n = n, u = u, f = f, b = b, "{}", s2);
+                });
+            });
+            prop_assert_eq!(cap.raw_lines.len(), 1);
+            prop_assert!(!cap.raw_lines[0].contains('\n'));
+            let line: Value = serde_json::from_str(&cap.raw_lines[0]).expect("valid JSON");
+            prop_assert_eq!(line["text"].as_str(), Some(s.as_str()));
+            prop_assert_eq!(line["message"].as_str(), Some(s.as_str()));
+            prop_assert_eq!(line["span_value"].as_str(), Some(s.as_str()));
+            prop_assert_eq!(line["n"].as_i64(), Some(n));
+            prop_assert_eq!(line["u"].as_u64(), Some(u));
+            prop_assert_eq!(line["b"].as_bool(), Some(b));
+            if f.is_finite() {
+                prop_assert_eq!(line["f"].as_f64(), Some(f));
+            } else {
+                prop_assert!(line["f"].is_string());
+            }
+        }
+    }
+}

@@ -142,7 +142,8 @@ struct Recorders {
 }
 
 impl Harness {
-    /// A harness for `service`; the process environment is ignored.
+    /// A harness for `service`; the process environment is ignored (the
+    /// harness behaves as if `RUST_LOG=trace` and nothing else were set).
     pub fn new(service: impl Into<String>) -> Self {
         Harness {
             service: service.into(),
@@ -177,8 +178,7 @@ impl Harness {
             reader: Arc::new(ManualReader::builder().build()),
         };
         let mut b = Telemetry::builder(self.service)
-            .env_source(|_| None)
-            .log_filter("trace")
+            .env_source(|k| (k == "RUST_LOG").then(|| "trace".to_owned()))
             .log_output(LogOutput::Sink(Arc::new(rec.sink.clone())))
             .with_span_processor(SimpleSpanProcessor::new(rec.spans.clone()))
             .with_log_processor(SimpleLogProcessor::new(rec.logs.clone()))
