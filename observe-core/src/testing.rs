@@ -20,15 +20,13 @@
 use crate::ids::IdSource;
 use crate::layer::Clock;
 use crate::log::writer::MemorySink;
+pub use crate::metrics::{MetricPoint, MetricValue};
+use crate::metrics::SnapshotReader;
 use crate::telemetry::{LogOutput, Telemetry, TelemetryBuilder};
 use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord, SimpleLogProcessor};
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
-use opentelemetry_sdk::metrics::reader::MetricReader;
-use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, Temporality};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor, SpanData};
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing::instrument::WithSubscriber;
 
@@ -47,39 +45,6 @@ pub struct Capture {
     pub metrics: Vec<MetricPoint>,
 }
 
-/// One metric point with its attributes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MetricPoint {
-    /// The OpenTelemetry instrument name, e.g. `http.server.request.duration`.
-    pub name: String,
-    /// Its unit, e.g. `s`.
-    pub unit: String,
-    /// The point's attributes.
-    pub attributes: BTreeMap<String, String>,
-    /// The value.
-    pub value: MetricValue,
-}
-
-/// A point's value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum MetricValue {
-    /// A counter or up-down counter.
-    Sum(f64),
-    /// A gauge.
-    Gauge(f64),
-    /// A histogram.
-    Histogram {
-        /// Number of measurements.
-        count: u64,
-        /// Their sum.
-        sum: f64,
-        /// Bucket upper bounds.
-        bounds: Vec<f64>,
-        /// Counts per bucket (one more than bounds).
-        bucket_counts: Vec<u64>,
-    },
-}
-
 impl Capture {
     /// Points of the metric `name`.
     pub fn metric(&self, name: &str) -> Vec<&MetricPoint> {
@@ -94,27 +59,6 @@ impl Capture {
     /// Lines whose `event` is `name`.
     pub fn events(&self, name: &str) -> Vec<&serde_json::Value> {
         self.lines.iter().filter(|l| l["event"] == name).collect()
-    }
-}
-
-#[derive(Debug, Clone)]
-struct SharedReader(Arc<ManualReader>);
-
-impl MetricReader for SharedReader {
-    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
-        self.0.register_pipeline(pipeline);
-    }
-    fn collect(&self, rm: &mut ResourceMetrics) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.collect(rm)
-    }
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.force_flush()
-    }
-    fn shutdown_with_timeout(&self, t: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.shutdown_with_timeout(t)
-    }
-    fn temporality(&self, kind: InstrumentKind) -> Temporality {
-        self.0.temporality(kind)
     }
 }
 
@@ -138,7 +82,7 @@ struct Recorders {
     sink: MemorySink,
     spans: InMemorySpanExporter,
     logs: InMemoryLogExporter,
-    reader: Arc<ManualReader>,
+    reader: SnapshotReader,
 }
 
 impl Harness {
@@ -175,14 +119,14 @@ impl Harness {
             sink: MemorySink::new(),
             spans: InMemorySpanExporter::default(),
             logs: InMemoryLogExporter::default(),
-            reader: Arc::new(ManualReader::builder().build()),
+            reader: SnapshotReader::new(),
         };
         let mut b = Telemetry::builder(self.service)
             .env_source(|k| (k == "RUST_LOG").then(|| "trace".to_owned()))
             .log_output(LogOutput::Sink(Arc::new(rec.sink.clone())))
             .with_span_processor(SimpleSpanProcessor::new(rec.spans.clone()))
             .with_log_processor(SimpleLogProcessor::new(rec.logs.clone()))
-            .with_metric_reader(SharedReader(Arc::clone(&rec.reader)));
+            .with_metric_reader(rec.reader.clone());
         for f in self.configure {
             b = f(b);
         }
@@ -218,11 +162,7 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Capture) {
 fn finish(t: Telemetry, rec: Recorders) -> Capture {
     let (dispatch, guard) = t.into_parts();
     let _ = guard.flush(Duration::from_secs(5));
-    let mut rm = ResourceMetrics::default();
-    let metrics = match rec.reader.collect(&mut rm) {
-        Ok(()) => points(&rm),
-        Err(_) => Vec::new(),
-    };
+    let metrics = rec.reader.points();
     let raw = rec.sink.lines();
     let lines = raw
         .iter()
@@ -247,70 +187,3 @@ fn finish(t: Telemetry, rec: Recorders) -> Capture {
     }
 }
 
-fn attrs<'a>(it: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> BTreeMap<String, String> {
-    it.map(|kv| (kv.key.as_str().to_owned(), kv.value.to_string()))
-        .collect()
-}
-
-fn push_data<T: Copy>(
-    out: &mut Vec<MetricPoint>,
-    name: &str,
-    unit: &str,
-    data: &MetricData<T>,
-    conv: impl Fn(T) -> f64,
-) {
-    let mk = |attributes, value| MetricPoint {
-        name: name.to_owned(),
-        unit: unit.to_owned(),
-        attributes,
-        value,
-    };
-    match data {
-        MetricData::Sum(s) => {
-            for p in s.data_points() {
-                out.push(mk(attrs(p.attributes()), MetricValue::Sum(conv(p.value()))));
-            }
-        }
-        MetricData::Gauge(g) => {
-            for p in g.data_points() {
-                out.push(mk(
-                    attrs(p.attributes()),
-                    MetricValue::Gauge(conv(p.value())),
-                ));
-            }
-        }
-        MetricData::Histogram(h) => {
-            for p in h.data_points() {
-                out.push(mk(
-                    attrs(p.attributes()),
-                    MetricValue::Histogram {
-                        count: p.count(),
-                        sum: conv(p.sum()),
-                        bounds: p.bounds().collect(),
-                        bucket_counts: p.bucket_counts().collect(),
-                    },
-                ));
-            }
-        }
-        MetricData::ExponentialHistogram(_) => {}
-    }
-}
-
-fn points(rm: &ResourceMetrics) -> Vec<MetricPoint> {
-    let mut out = Vec::new();
-    for sm in rm.scope_metrics() {
-        for m in sm.metrics() {
-            match m.data() {
-                AggregatedMetrics::F64(d) => push_data(&mut out, m.name(), m.unit(), d, |v| v),
-                AggregatedMetrics::U64(d) => {
-                    push_data(&mut out, m.name(), m.unit(), d, |v| v as f64)
-                }
-                AggregatedMetrics::I64(d) => {
-                    push_data(&mut out, m.name(), m.unit(), d, |v| v as f64)
-                }
-            }
-        }
-    }
-    out.sort_by(|a, b| (&a.name, &a.attributes).cmp(&(&b.name, &b.attributes)));
-    out
-}
