@@ -31,6 +31,18 @@ pub use observe_core::*;
 #[cfg(feature = "tower")]
 pub use observe_tower as tower;
 
+/// `#[observed]`: a span, function golden signals and failure bookkeeping
+/// around a function (`#[observed(gateway = "bank")]` for external calls).
+#[cfg(feature = "macros")]
+pub use observe_macros::observed;
+
 #[cfg(feature = "macros")]
 #[doc(hidden)]
 pub use observe_macros as __macros;
+
+/// The Markdown guides' code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../docs/getting-started.md")]
+    struct GettingStarted;
+}

@@ -173,3 +173,35 @@ impl Saturation {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImplicitFailure(pub std::borrow::Cow<'static, str>);
+
+/// Watches the current tokio runtime's global (injection) queue: every
+/// `interval`, records its depth divided by `capacity` as
+/// `observe.resource.utilization{resource="tokio_global_queue"}`, so the
+/// saturation alert sees a runtime falling behind. Call from inside the
+/// runtime; abort the returned handle to stop.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let watcher = observe_core::watch_tokio_runtime(1024, std::time::Duration::from_secs(5));
+/// watcher.abort();
+/// # }
+/// ```
+pub fn watch_tokio_runtime(
+    capacity: usize,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    let handle = tokio::runtime::Handle::current();
+    let gauge = saturation("tokio_global_queue");
+    handle.spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let depth = tokio::runtime::Handle::current()
+                .metrics()
+                .global_queue_depth();
+            gauge.record(depth as u64, capacity as u64);
+        }
+    })
+}

@@ -13,10 +13,10 @@
 //! ```
 
 use crate::outcome::Classified;
-use crate::signals::{GatewayStatus, Signals};
+use crate::signals::{GatewayStatus, ObservedBound, Signals};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// One annotated function.
@@ -30,6 +30,9 @@ pub struct Site {
     pub gateway: Option<&'static str>,
     /// Whether a failure writes one error line.
     pub log_errors: bool,
+    /// `observed.*` bound to this function, for the first telemetry
+    /// instance that calls it (the process's, in production).
+    bound: OnceLock<(u64, ObservedBound)>,
 }
 
 impl Site {
@@ -45,12 +48,24 @@ impl Site {
             namespace,
             gateway,
             log_errors,
+            bound: OnceLock::new(),
         }
+    }
+
+    /// The bound instruments for `signals`, if this site is bound to them.
+    #[inline]
+    fn bound(&'static self, signals: &Arc<Signals>) -> Option<&'static ObservedBound> {
+        let key = signals.id();
+        let (k, b) = self
+            .bound
+            .get_or_init(|| (key, signals.bind_observed(self.function, self.namespace)));
+        (*k == key).then_some(b)
     }
 }
 
 struct Active {
     signals: Option<Arc<Signals>>,
+    bound: Option<&'static ObservedBound>,
     start: Instant,
     span: tracing::Span,
     timed_out: bool,
@@ -86,14 +101,18 @@ pub fn start(
     };
     let span = make_span();
     let signals = shared.signals.clone();
-    if let Some(s) = &signals {
-        s.observed_active(site.function, site.namespace, 1);
+    let bound = signals.as_ref().and_then(|s| site.bound(s));
+    match (bound, &signals) {
+        (Some(b), _) => b.start(),
+        (None, Some(s)) => s.observed_active(site.function, site.namespace, 1),
+        (None, None) => {}
     }
     (
         Call {
             site,
             active: Some(Active {
                 signals,
+                bound,
                 start: Instant::now(),
                 span: span.clone(),
                 timed_out: false,
@@ -131,9 +150,13 @@ impl Call {
             classified
         };
         let ok = classified == Classified::Ok;
-        if let Some(s) = &a.signals {
-            s.observed_call(site.function, site.namespace, ok, secs);
-            s.observed_active(site.function, site.namespace, -1);
+        match (a.bound, &a.signals) {
+            (Some(b), _) => b.end(ok, secs),
+            (None, Some(s)) => {
+                s.observed_call(site.function, site.namespace, ok, secs);
+                s.observed_active(site.function, site.namespace, -1);
+            }
+            (None, None) => {}
         }
         let Classified::Failed {
             error_type,

@@ -14,9 +14,14 @@
 //! | `observed.active` | `observed_active` | `{call}` | `code.function`, `code.namespace` |
 //! | `observe.resource.utilization` | `observe_resource_utilization` | (none) | `resource` |
 
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, UpDownCounter};
+use opentelemetry::metrics::{
+    BoundCounter, BoundHistogram, BoundUpDownCounter, Counter, Gauge, Histogram, Meter,
+    UpDownCounter,
+};
 use opentelemetry::{Key, KeyValue, StringValue, Value};
 use std::borrow::Cow;
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Semantic-convention bucket boundaries for HTTP durations (seconds).
 pub const HTTP_DURATION_BUCKETS: &[f64] = &[
@@ -126,6 +131,8 @@ pub struct Signals {
     utilization: Gauge<f64>,
     /// Mark synthetic requests' server metrics with `synthetic="true"`.
     pub(crate) mark_synthetic: bool,
+    /// Unique per instance (addresses are reused; ids are not).
+    id: u64,
 }
 
 impl Signals {
@@ -189,7 +196,13 @@ impl Signals {
                 .with_description("Utilisation of a constrained resource, from 0 to 1.")
                 .build(),
             mark_synthetic,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// This instance's unique id.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// One finished server request (`status` is `None` when the service
@@ -288,6 +301,25 @@ impl Signals {
         self.gateway_duration.record(seconds, &[g, s]);
     }
 
+    /// Instruments pre-bound to one `#[observed]` function's attribute sets:
+    /// a call then costs atomic updates, no attribute lookup. The `ok` and
+    /// `error` sets are bound on first use, so no empty series appear.
+    pub fn bind_observed(&self, function: &'static str, namespace: &'static str) -> ObservedBound {
+        let active = [
+            KeyValue::new(keys::CODE_FUNCTION, function),
+            KeyValue::new(keys::CODE_NAMESPACE, namespace),
+        ];
+        ObservedBound {
+            function,
+            namespace,
+            calls: self.observed_calls.clone(),
+            duration: self.observed_duration.clone(),
+            ok: std::sync::OnceLock::new(),
+            error: std::sync::OnceLock::new(),
+            active: self.observed_active.bind(&active),
+        }
+    }
+
     /// One `#[observed]` call ended.
     pub fn observed_call(
         &self,
@@ -324,5 +356,53 @@ impl Signals {
             0.0
         };
         self.utilization.record(r, &[kv(keys::RESOURCE, resource)]);
+    }
+}
+
+/// `observed.*` instruments bound to one function (see [`Signals::bind_observed`]).
+pub struct ObservedBound {
+    function: &'static str,
+    namespace: &'static str,
+    calls: Counter<u64>,
+    duration: Histogram<f64>,
+    ok: std::sync::OnceLock<(BoundCounter<u64>, BoundHistogram<f64>)>,
+    error: std::sync::OnceLock<(BoundCounter<u64>, BoundHistogram<f64>)>,
+    active: BoundUpDownCounter<i64>,
+}
+
+impl std::fmt::Debug for ObservedBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservedBound")
+            .field("function", &self.function)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObservedBound {
+    /// A call started.
+    #[inline]
+    pub fn start(&self) {
+        self.active.add(1);
+    }
+
+    /// A call ended.
+    #[inline]
+    pub fn end(&self, ok: bool, seconds: f64) {
+        let (cell, result) = if ok {
+            (&self.ok, "ok")
+        } else {
+            (&self.error, "error")
+        };
+        let (calls, duration) = cell.get_or_init(|| {
+            let attrs = [
+                KeyValue::new(keys::CODE_FUNCTION, self.function),
+                KeyValue::new(keys::CODE_NAMESPACE, self.namespace),
+                KeyValue::new(keys::RESULT, result),
+            ];
+            (self.calls.bind(&attrs), self.duration.bind(&attrs))
+        });
+        calls.add(1);
+        duration.record(seconds);
+        self.active.add(-1);
     }
 }

@@ -19,7 +19,6 @@
 //! Replace the classification with [`GatewayLayer::classifier`].
 
 use crate::propagation::inject;
-use crate::server::UNMATCHED_ROUTE;
 use http::{Request, Response};
 use observe_core::__private::{signals, with_span, GatewayStatus, Signals};
 use observe_core::opentelemetry::trace::SpanKind;
@@ -165,14 +164,61 @@ impl<S> Gateway<S> {
     }
 }
 
-struct CallGuard {
-    span: Span,
+pub(crate) struct CallGuard {
+    pub(crate) span: Span,
     start: Instant,
     method: &'static str,
     server: Cow<'static, str>,
     gateway: Cow<'static, str>,
     signals: Option<Arc<Signals>>,
     outcome: Option<(Option<u16>, Classification)>,
+}
+
+impl CallGuard {
+    /// Opens the client span of a call to `gateway` and injects its context
+    /// into `headers`.
+    pub(crate) fn start(
+        gateway: Cow<'static, str>,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &mut http::HeaderMap,
+    ) -> Self {
+        let method = crate::server::method_name(method);
+        let server: Cow<'static, str> = uri
+            .host()
+            .map_or(Cow::Borrowed("unknown"), |h| Cow::Owned(h.to_owned()));
+        let span = observe_core::tracing::info_span!("http.client.request");
+        let _ = with_span(&span, |mut h| {
+            if !h.is_recording() {
+                return;
+            }
+            h.reserve_attributes(8);
+            h.set_kind(SpanKind::Client);
+            h.set_name(method);
+            h.set_attribute(KeyValue::new(keys::HTTP_REQUEST_METHOD, method));
+            h.set_attribute(KeyValue::new(keys::SERVER_ADDRESS, server.to_string()));
+            if let Some(p) = uri.port_u16() {
+                h.set_attribute(KeyValue::new("server.port", i64::from(p)));
+            }
+            h.set_attribute(KeyValue::new("url.full", uri.to_string()));
+            h.set_attribute(KeyValue::new(keys::GATEWAY, gateway.to_string()));
+        });
+        inject(&span, headers);
+        CallGuard {
+            span,
+            start: Instant::now(),
+            method,
+            server,
+            gateway,
+            signals: signals(),
+            outcome: None,
+        }
+    }
+
+    /// Records the call's outcome (recorded when the guard drops).
+    pub(crate) fn set_outcome(&mut self, status_code: Option<u16>, c: Classification) {
+        self.outcome = Some((status_code, c));
+    }
 }
 
 impl Drop for CallGuard {
@@ -250,13 +296,13 @@ where
         };
         let result = result.map_err(Into::into);
         if let Some(mut g) = this.guard.take() {
-            g.outcome = Some(match &result {
-                Ok(r) => (
+            match &result {
+                Ok(r) => g.set_outcome(
                     Some(r.status().as_u16()),
                     this.classifier.classify_status(r.status()),
                 ),
-                Err(e) => (None, this.classifier.classify_error(e.as_ref())),
-            });
+                Err(e) => g.set_outcome(None, this.classifier.classify_error(e.as_ref())),
+            }
         }
         Poll::Ready(result)
     }
@@ -276,36 +322,9 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let method = crate::server::method_name(req.method());
-        let server: Cow<'static, str> = req
-            .uri()
-            .host()
-            .map_or(Cow::Borrowed(UNMATCHED_ROUTE), |h| Cow::Owned(h.to_owned()));
-        let span = observe_core::tracing::info_span!("http.client.request");
-        let _ = with_span(&span, |mut h| {
-            if !h.is_recording() {
-                return;
-            }
-            h.set_kind(SpanKind::Client);
-            h.set_name(method);
-            h.set_attribute(KeyValue::new(keys::HTTP_REQUEST_METHOD, method));
-            h.set_attribute(KeyValue::new(keys::SERVER_ADDRESS, server.to_string()));
-            if let Some(p) = req.uri().port_u16() {
-                h.set_attribute(KeyValue::new("server.port", i64::from(p)));
-            }
-            h.set_attribute(KeyValue::new("url.full", req.uri().to_string()));
-            h.set_attribute(KeyValue::new(keys::GATEWAY, self.name.to_string()));
-        });
-        inject(&span, req.headers_mut());
-        let guard = CallGuard {
-            span: span.clone(),
-            start: Instant::now(),
-            method,
-            server,
-            gateway: self.name.clone(),
-            signals: signals(),
-            outcome: None,
-        };
+        let (method, uri) = (req.method().clone(), req.uri().clone());
+        let guard = CallGuard::start(self.name.clone(), &method, &uri, req.headers_mut());
+        let span = guard.span.clone();
         let inner = {
             let _e = span.enter();
             self.inner.call(req)

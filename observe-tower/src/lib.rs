@@ -4,6 +4,8 @@
 
 pub mod client;
 pub mod propagation;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 pub mod server;
 pub mod w3c;
 

@@ -425,7 +425,7 @@ impl ObserveLayer {
                 Some(false) => Status::Ok,
                 None => Status::Unset,
             };
-            state.record = Some(Box::new(SpanRecord {
+            state.record = Some(SpanRecord {
                 name,
                 kind: special.kind.unwrap_or(SpanKind::Internal),
                 start: sh.clock.now(),
@@ -435,7 +435,7 @@ impl ObserveLayer {
                 events: Vec::new(),
                 links,
                 status,
-            }));
+            });
         }
         state
     }
@@ -459,7 +459,6 @@ impl ObserveLayer {
             return;
         };
         let trace_state = state.trace_state();
-        let rec = *rec;
         let mut events = SpanEvents::default();
         events.events = rec.events;
         let mut links = SpanLinks::default();

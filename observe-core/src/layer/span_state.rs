@@ -27,7 +27,7 @@ pub(crate) struct SpanState {
     /// (name, start, end, Bloom bit of the name).
     pub(crate) index: Vec<(&'static str, u32, u32, u64)>,
     pub(crate) bloom: u64,
-    pub(crate) record: Option<Box<SpanRecord>>,
+    pub(crate) record: Option<SpanRecord>,
     /// Per-request state (server requests and log sampling); shared by a local trace.
     pub(crate) request: Option<Arc<RequestState>>,
     /// This span started the local part of its trace.

@@ -1,0 +1,9 @@
+use observe::observed;
+
+#[observed]
+fn charge() -> Result<u64, std::io::Error> {
+    let receipt = ;
+    Ok(receipt)
+}
+
+fn main() {}

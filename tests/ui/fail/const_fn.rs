@@ -1,0 +1,10 @@
+use observe::observed;
+
+#[observed]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {
+    let _ = answer();
+}

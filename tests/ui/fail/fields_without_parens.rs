@@ -1,0 +1,9 @@
+use observe::observed;
+
+#[observed(fields = order_id)]
+fn charge(order_id: u64) -> Result<(), std::io::Error> {
+    let _ = order_id;
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use observe::observed;
+
+#[observed(gateway = "bank")]
+async fn notify_bank() {}
+
+fn main() {}

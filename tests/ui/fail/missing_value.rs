@@ -1,0 +1,8 @@
+use observe::observed;
+
+#[observed(gateway)]
+async fn charge() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+fn main() {}

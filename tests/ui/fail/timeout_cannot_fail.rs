@@ -1,0 +1,6 @@
+use observe::observed;
+
+#[observed(timeout = "30s")]
+async fn refresh_cache() {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use observe::observed;
+
+trait Bank {
+    #[observed]
+    fn charge(&self) -> Result<(), std::io::Error>;
+}
+
+fn main() {}
