@@ -58,10 +58,14 @@ async fn reqwest_calls_are_gateway_calls() {
         )]
     );
     let gw = cap.metric("external_gateway.requests");
-    let expected: BTreeMap<String, String> = [("error.type", "504"), ("gateway", "bank"), ("status", "error")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let expected: BTreeMap<String, String> = [
+        ("error.type", "504"),
+        ("gateway", "bank"),
+        ("status", "error"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
     assert_eq!(gw.len(), 1);
     assert_eq!(gw[0].attributes, expected);
     assert_eq!(gw[0].value, MetricValue::Sum(1.0));

@@ -5,16 +5,16 @@
 //! lists each with its Prometheus name.
 
 use crate::log::writer::LineSink;
+use opentelemetry::metrics::{Meter, ObservableCounter};
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, Temporality};
 use std::collections::BTreeMap;
-use std::sync::Weak;
-use std::time::Duration;
-use opentelemetry::metrics::{Meter, ObservableCounter};
-use opentelemetry::KeyValue;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::Weak;
+use std::time::Duration;
 
 /// `observe.logs.dropped` (`{line}`, attribute `reason` = `sampled` |
 /// `request_buffer_full` | `queue_full`): log lines not written.
@@ -211,7 +211,10 @@ fn push_data<T: Copy>(
         }
         MetricData::Gauge(g) => {
             for p in g.data_points() {
-                out.push(mk(attrs(p.attributes()), MetricValue::Gauge(conv(p.value()))));
+                out.push(mk(
+                    attrs(p.attributes()),
+                    MetricValue::Gauge(conv(p.value())),
+                ));
             }
         }
         MetricData::Histogram(h) => {

@@ -20,8 +20,8 @@
 use crate::ids::IdSource;
 use crate::layer::Clock;
 use crate::log::writer::MemorySink;
-pub use crate::metrics::{MetricPoint, MetricValue};
 use crate::metrics::SnapshotReader;
+pub use crate::metrics::{MetricPoint, MetricValue};
 use crate::telemetry::{LogOutput, Telemetry, TelemetryBuilder};
 use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord, SimpleLogProcessor};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor, SpanData};
@@ -186,4 +186,3 @@ fn finish(t: Telemetry, rec: Recorders) -> Capture {
         metrics,
     }
 }
-

@@ -73,7 +73,10 @@ impl Middleware for GatewayMiddleware {
                 } else {
                     observe_core::__private::GatewayStatus::Error
                 };
-                guard.set_outcome(e.status().map(|s| s.as_u16()), (status, Some(e.error_type())));
+                guard.set_outcome(
+                    e.status().map(|s| s.as_u16()),
+                    (status, Some(e.error_type())),
+                );
             }
             Err(e) => guard.set_outcome(None, self.classifier.classify_error(e)),
         }
