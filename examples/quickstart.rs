@@ -29,7 +29,9 @@ fn main() -> Result<(), observe::InitError> {
         );
     });
 
-    // Flush every signal before exiting (dropping the guard does the same).
+    // End the request span so it is exported, then flush every signal
+    // before exiting (dropping the guard does the same).
+    drop(request);
     if let Err(e) = guard.shutdown(std::time::Duration::from_secs(2)) {
         eprintln!("telemetry shutdown: {e}");
     }

@@ -135,3 +135,41 @@ fn sdk_disabled_keeps_logs_and_drops_telemetry() {
     assert_eq!(cap.lines.len(), 1);
     assert_eq!(cap.lines[0]["event"], "still_logged");
 }
+
+#[test]
+fn metrics_listener_serves_prometheus_text() {
+    use std::io::{Read, Write};
+    let t = Telemetry::builder("payment-service")
+        .env_source(env(&[("OBSERVE_METRICS_ADDR", "127.0.0.1:0")]))
+        .log_output(observe::LogOutput::Sink(std::sync::Arc::new(
+            observe::MemorySink::new(),
+        )))
+        .build()
+        .expect("valid");
+    let addr = t.guard().metrics_addr().expect("listener started");
+    observe::tracing::dispatcher::with_default(t.dispatch(), || {
+        observe::saturation("db_pool").record(42, 100);
+    });
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut body = String::new();
+    conn.read_to_string(&mut body).expect("response");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(
+        body.contains("observe_resource_utilization{")
+            && body.contains("resource=\"db_pool\"")
+            && body.contains("} 0.42"),
+        "{body}"
+    );
+    let bad = Telemetry::builder("svc")
+        .env_source(env(&[("OBSERVE_METRICS_ADDR", "not an address")]))
+        .build();
+    assert!(matches!(
+        bad,
+        Err(InitError::Exporter {
+            signal: "metrics",
+            ..
+        })
+    ));
+}

@@ -24,6 +24,8 @@
 pub mod alerts;
 mod context;
 mod error;
+pub mod exemplars;
+pub mod export;
 mod filter;
 mod ids;
 pub(crate) mod layer;
@@ -36,6 +38,7 @@ mod outcome;
 mod pseudonym;
 mod sampler;
 pub mod signals;
+pub mod synthetic;
 mod telemetry;
 pub mod testing;
 

@@ -133,6 +133,8 @@ pub struct Signals {
     pub(crate) mark_synthetic: bool,
     /// Unique per instance (addresses are reused; ids are not).
     id: u64,
+    /// The meter these instruments come from (for other observe components).
+    meter: Meter,
 }
 
 impl Signals {
@@ -197,7 +199,13 @@ impl Signals {
                 .build(),
             mark_synthetic,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            meter: meter.clone(),
         }
+    }
+
+    /// The meter of this telemetry instance.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
     }
 
     /// This instance's unique id.

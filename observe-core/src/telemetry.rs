@@ -2,6 +2,14 @@
 //! everything on drop.
 
 use crate::error::{InitError, ShutdownError};
+use crate::export::batch::Pipeline;
+use crate::export::dropped::Signal;
+use crate::export::file::{FileLogExporter, FileSpanExporter};
+use crate::export::otlp::{self, Destination, OtlpOverrides};
+use crate::export::{
+    BatchConfig, BatchLogProcessor, BatchSpanProcessor, PeriodicReader, Protocol,
+    DEFAULT_METRIC_INTERVAL, DEFAULT_METRIC_TIMEOUT,
+};
 use crate::filter::LogFilter;
 use crate::ids::IdSource;
 use crate::layer::{Clock, ObserveLayer, Shared, SharedParts, TracePipeline};
@@ -12,6 +20,7 @@ use crate::metrics::Instruments;
 use crate::pseudonym::PseudonymKey;
 use crate::sampler::HeadSampler;
 use crate::signals::Signals;
+use opentelemetry::metrics::ObservableCounter;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -19,6 +28,7 @@ use opentelemetry_sdk::logs::{LogProcessor, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
+use std::any::Any;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +76,8 @@ impl fmt::Debug for LogOutput {
 
 type MeterHook = Box<dyn FnOnce(MeterProviderBuilder) -> MeterProviderBuilder + Send>;
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// A span processor, with observe's pipeline behind it if it is one of observe's.
+type SpanProcessorEntry = (Box<dyn SpanProcessor>, Option<Arc<dyn Pipeline>>);
 
 /// Configures and starts observe. Values set here override the environment.
 ///
@@ -92,10 +104,24 @@ pub struct TelemetryBuilder {
     pseudonym_key: Option<PseudonymKey>,
     log_sampling: Option<LogSampling>,
     sampler: Option<HeadSampler>,
-    otlp_endpoint: Option<String>,
-    span_processors: Vec<Box<dyn SpanProcessor>>,
+    otlp: OtlpOverrides,
+    /// `Some(None)`: file export switched off by the builder.
+    export_dir: Option<Option<PathBuf>>,
+    trace_batch: Option<BatchConfig>,
+    log_batch: Option<BatchConfig>,
+    metric_interval: Option<Duration>,
+    /// Set by `init()`: the `observe-data/` default may apply.
+    implicit_export: bool,
+    /// Each with observe's pipeline behind it, if it is one of observe's.
+    span_processors: Vec<SpanProcessorEntry>,
     log_processors: Vec<Box<dyn LogProcessorBox>>,
     meter_hooks: Vec<MeterHook>,
+    metrics_addr: Option<String>,
+    /// observe's own pipelines among the processors and readers, in
+    /// shutdown order (traces, logs, metrics).
+    pipelines: Vec<Arc<dyn Pipeline>>,
+    foreign_log_processors: bool,
+    foreign_metric_readers: bool,
     resource_attributes: Vec<KeyValue>,
     disabled: Option<bool>,
     cardinality_limit: usize,
@@ -158,10 +184,19 @@ impl Telemetry {
             pseudonym_key: None,
             log_sampling: None,
             sampler: None,
-            otlp_endpoint: None,
+            otlp: OtlpOverrides::default(),
+            export_dir: None,
+            trace_batch: None,
+            log_batch: None,
+            metric_interval: None,
+            implicit_export: false,
             span_processors: Vec::new(),
             log_processors: Vec::new(),
             meter_hooks: Vec::new(),
+            metrics_addr: None,
+            pipelines: Vec::new(),
+            foreign_log_processors: false,
+            foreign_metric_readers: false,
             resource_attributes: Vec::new(),
             disabled: None,
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
@@ -192,6 +227,11 @@ impl Telemetry {
 /// Starts observe for `service_name` with everything else from the
 /// environment, and installs it globally. Keep the guard until the end of
 /// `main`: dropping it flushes every signal.
+///
+/// Spans, metrics and log records go to the OTLP endpoint of
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (and friends) when one is set; otherwise
+/// spans and log records are appended to `observe-data/` (see
+/// [`export`](crate::export)).
 ///
 /// ```no_run
 /// fn main() -> Result<(), observe_core::InitError> {
@@ -281,21 +321,90 @@ impl TelemetryBuilder {
         self
     }
 
-    /// The OTLP endpoint (else `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    /// The OTLP endpoint of every signal (else the signal's
+    /// `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    /// For HTTP, `/v1/traces` (`logs`, `metrics`) is appended to its path.
     pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.otlp_endpoint = Some(url.into());
+        self.otlp.endpoint = Some(url.into());
+        self
+    }
+
+    /// The OTLP transport (else `OTEL_EXPORTER_OTLP_PROTOCOL`; default `http/protobuf`).
+    pub fn otlp_protocol(mut self, protocol: Protocol) -> Self {
+        self.otlp.protocol = Some(protocol);
+        self
+    }
+
+    /// Adds an OTLP header (gRPC metadata), after `OTEL_EXPORTER_OTLP_HEADERS`.
+    pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.otlp.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Timeout of one OTLP request (else `OTEL_EXPORTER_OTLP_TIMEOUT`; default 10 s).
+    pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
+        self.otlp.timeout = Some(timeout);
+        self
+    }
+
+    /// Appends spans and log records as OTLP/JSON to `dir` when no OTLP
+    /// endpoint is configured (else `OBSERVE_EXPORT_DIR`; `init()` defaults to
+    /// `observe-data/`).
+    pub fn export_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.export_dir = Some(Some(dir.into()));
+        self
+    }
+
+    /// Writes no export files, whatever `OBSERVE_EXPORT_DIR` says.
+    pub fn without_export_files(mut self) -> Self {
+        self.export_dir = Some(None);
+        self
+    }
+
+    /// Queue and batch sizes of the built-in span pipeline (else `OTEL_BSP_*`).
+    pub fn trace_batch(mut self, config: BatchConfig) -> Self {
+        self.trace_batch = Some(config);
+        self
+    }
+
+    /// Queue and batch sizes of the built-in log-record pipeline (else `OTEL_BLRP_*`).
+    pub fn log_batch(mut self, config: BatchConfig) -> Self {
+        self.log_batch = Some(config);
+        self
+    }
+
+    /// How often metrics are exported over OTLP (else
+    /// `OTEL_METRIC_EXPORT_INTERVAL`; default 60 s).
+    pub fn metric_export_interval(mut self, every: Duration) -> Self {
+        self.metric_interval = Some(every);
         self
     }
 
     /// Adds a span processor (an exporter pipeline) receiving every recorded span.
+    /// An observe [`BatchSpanProcessor`] is flushed within the guard's
+    /// deadline and counted in `observe.telemetry.dropped`.
     pub fn with_span_processor<P: SpanProcessor + 'static>(mut self, p: P) -> Self {
-        self.span_processors.push(Box::new(p));
+        let ours = (&p as &dyn Any)
+            .downcast_ref::<BatchSpanProcessor>()
+            .map(BatchSpanProcessor::pipeline);
+        self.span_processors.push((Box::new(p), ours));
         self
     }
 
     /// Adds a log-record processor: events also go out as OpenTelemetry log records.
     pub fn with_log_processor<P: LogProcessor + 'static>(mut self, p: P) -> Self {
+        match (&p as &dyn Any).downcast_ref::<BatchLogProcessor>() {
+            Some(b) => self.pipelines.push(b.pipeline()),
+            None => self.foreign_log_processors = true,
+        }
         self.log_processors.push(Box::new(LogProcessorHolder(p)));
+        self
+    }
+
+    /// Serves the metrics in Prometheus format on `addr` (`0.0.0.0:9464`,
+    /// `:9464`) from init's own thread (else `OBSERVE_METRICS_ADDR`).
+    pub fn metrics_listener(mut self, addr: impl Into<String>) -> Self {
+        self.metrics_addr = Some(addr.into());
         self
     }
 
@@ -304,6 +413,10 @@ impl TelemetryBuilder {
         mut self,
         r: R,
     ) -> Self {
+        match (&r as &dyn Any).downcast_ref::<PeriodicReader>() {
+            Some(p) => self.pipelines.push(p.pipeline()),
+            None => self.foreign_metric_readers = true,
+        }
         self.meter_hooks.push(Box::new(move |b| b.with_reader(r)));
         self
     }
@@ -358,16 +471,17 @@ impl TelemetryBuilder {
     }
 
     fn var(&self, name: &str) -> Option<String> {
-        let v = match &self.env {
-            Some(f) => f(name),
-            None => std::env::var(name).ok(),
-        };
-        v.filter(|s| !s.trim().is_empty())
+        read_var(self.env.as_ref(), name)
     }
 
     /// Builds everything and installs it as the process-wide default
     /// (tracing subscriber, OpenTelemetry providers, W3C propagators).
-    pub fn init(self) -> Result<TelemetryGuard, InitError> {
+    ///
+    /// Unlike [`build`](Self::build), with no OTLP endpoint and no
+    /// [`env_source`](Self::env_source) it exports spans and log records to
+    /// `observe-data/` (see [`export`](crate::export)).
+    pub fn init(mut self) -> Result<TelemetryGuard, InitError> {
+        self.implicit_export = true;
         let (dispatch, mut guard, providers) = self.build_parts()?;
         tracing::dispatcher::set_global_default(dispatch)
             .map_err(|_| InitError::AlreadyInitialized)?;
@@ -435,7 +549,12 @@ impl TelemetryBuilder {
             .clone()
             .or_else(|| env_attr("service.version", &resource_kvs));
         resource_kvs.retain(|kv| kv.key.as_str() != "service.name");
+        // Detected host and process attributes first: the environment and
+        // the builder override them.
+        let env = self.env.clone();
+        let lookup = move |k: &str| read_var(env.as_ref(), k);
         let mut builder = Resource::builder_empty()
+            .with_attributes(crate::export::resource::detect(&lookup))
             .with_attributes(resource_kvs)
             .with_attribute(KeyValue::new("service.name", name.clone()))
             .with_attribute(KeyValue::new(
@@ -451,8 +570,7 @@ impl TelemetryBuilder {
             .with_attribute(KeyValue::new(
                 "telemetry.sdk.version",
                 env!("CARGO_PKG_VERSION"),
-            ))
-            .with_attribute(KeyValue::new("process.pid", i64::from(std::process::id())));
+            ));
         if let Some(v) = &version {
             builder = builder.with_attribute(KeyValue::new("service.version", v.clone()));
         }
@@ -500,29 +618,24 @@ impl TelemetryBuilder {
             },
         };
 
-        // OTLP endpoint validation (export itself is configured by the export pipeline).
-        let endpoint = match self.otlp_endpoint.take() {
-            Some(e) => Some(("otlp_endpoint", e)),
-            None => self
-                .var("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .map(|e| ("OTEL_EXPORTER_OTLP_ENDPOINT", e)),
-        };
-        if let Some((variable, e)) = &endpoint {
-            validate_endpoint(variable, e)?;
+        // Export destinations (validated even when the SDK is disabled).
+        let mut dest = Vec::with_capacity(3);
+        for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
+            dest.push(otlp::resolve(signal, &self.otlp, &lookup, &mut warnings)?);
         }
-        if let Some(p) = self.var("OTEL_EXPORTER_OTLP_PROTOCOL") {
-            match p.trim() {
-                "grpc" | "http/protobuf" => {}
-                other => {
-                    return Err(InitError::UnsupportedProtocol {
-                        value: other.to_owned(),
-                    })
+        let export_dir = match self.export_dir.take() {
+            Some(d) => d,
+            None => match self.var("OBSERVE_EXPORT_DIR") {
+                Some(d) if d.trim().eq_ignore_ascii_case("none") => None,
+                Some(d) => Some(PathBuf::from(d.trim())),
+                None if self.implicit_export && self.env.is_none() => {
+                    Some(PathBuf::from(crate::export::file::DEFAULT_DIR))
                 }
-            }
-        }
-        if let Some(h) = self.var("OTEL_EXPORTER_OTLP_HEADERS") {
-            parse_headers(&h)?;
-        }
+                None => None,
+            },
+        };
+        // Relative to the working directory at init, not at each write.
+        let export_dir = export_dir.map(|d| std::path::absolute(&d).unwrap_or(d));
 
         // Level filter.
         let filter_src = self
@@ -599,17 +712,35 @@ impl TelemetryBuilder {
             }
         };
 
+        // observe's own pipelines for the destinations.
+        if !disabled {
+            self.start_pipelines(&dest, export_dir, &lookup)?;
+        }
+
         // Traces.
         let scope = InstrumentationScope::builder(INSTRUMENTATION_NAME)
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         let mut processors: Vec<Arc<dyn SpanProcessor>> = Vec::new();
+        let mut foreign_span_processors: Vec<Arc<dyn SpanProcessor>> = Vec::new();
         let mut tracer_provider = None;
+        let mut pipelines: Vec<Arc<dyn Pipeline>> = Vec::new();
         if !disabled {
-            for mut p in std::mem::take(&mut self.span_processors) {
+            for (mut p, ours) in std::mem::take(&mut self.span_processors) {
                 p.set_resource(&resource);
-                processors.push(Arc::from(p));
+                let p: Arc<dyn SpanProcessor> = Arc::from(p);
+                match ours {
+                    Some(pipeline) => pipelines.push(pipeline),
+                    None => foreign_span_processors.push(Arc::clone(&p)),
+                }
+                processors.push(p);
             }
+            // Logs, then metrics, after the traces: the shutdown order.
+            let (logs, metrics): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pipelines)
+                .into_iter()
+                .partition(|p| p.stats().signal == Signal::Logs);
+            pipelines.extend(logs);
+            pipelines.extend(metrics);
             let mut tpb = SdkTracerProvider::builder().with_resource(resource.clone());
             for p in &processors {
                 tpb = tpb.with_span_processor(Forward(Arc::clone(p)));
@@ -622,7 +753,27 @@ impl TelemetryBuilder {
             scope: scope.clone(),
         });
 
-        // Metrics.
+        // Metrics: a standalone /metrics listener when asked.
+        let metrics_listen = match self.metrics_addr.clone() {
+            Some(a) => Some(a),
+            None => self.var("OBSERVE_METRICS_ADDR"),
+        };
+        let prometheus = match (&metrics_listen, disabled) {
+            (Some(a), false) => {
+                let addr = crate::export::prometheus::parse_listen_addr(a).map_err(|e| {
+                    InitError::Exporter {
+                        signal: "metrics",
+                        reason: e.to_string(),
+                    }
+                })?;
+                let exporter = crate::export::prometheus::PrometheusExporter::new();
+                let reader = exporter.reader();
+                self.meter_hooks
+                    .push(Box::new(move |b| b.with_reader(reader)));
+                Some((exporter, addr))
+            }
+            _ => None,
+        };
         let meter_provider = (!disabled).then(|| {
             let limit = self.cardinality_limit;
             let mut b = SdkMeterProvider::builder()
@@ -638,10 +789,26 @@ impl TelemetryBuilder {
             }
             b.build()
         });
+        let metrics_server = match prometheus {
+            Some((exporter, addr)) => {
+                Some(exporter.serve(addr).map_err(|e| InitError::Exporter {
+                    signal: "metrics",
+                    reason: e.to_string(),
+                })?)
+            }
+            None => None,
+        };
+        let mut dropped_counter = None;
         let (instruments, signals) = match meter_provider.as_ref() {
             Some(mp) => {
                 use opentelemetry::metrics::MeterProvider as _;
                 let meter = mp.meter_with_scope(scope.clone());
+                if !pipelines.is_empty() {
+                    dropped_counter = Some(crate::export::dropped_counter(
+                        &meter,
+                        pipelines.iter().map(|p| p.stats()).collect(),
+                    ));
+                }
                 (
                     Some(Instruments::new(&meter, Arc::clone(&sink))),
                     Some(Arc::new(Signals::new(&meter, self.mark_synthetic))),
@@ -681,12 +848,20 @@ impl TelemetryBuilder {
         let layer = ObserveLayer::new(Arc::clone(&shared));
         let subscriber = Registry::default().with(log_filter).with(layer);
         let dispatch = Dispatch::new(subscriber);
+        for p in &pipelines {
+            p.stats().report_to(dispatch.downgrade());
+        }
         let guard = TelemetryGuard {
             shared,
-            processors,
+            foreign_span_processors,
+            pipelines,
+            foreign_log_processors: self.foreign_log_processors,
+            foreign_metric_readers: self.foreign_metric_readers,
+            _dropped_counter: dropped_counter,
             meter_provider,
             logger_provider,
             closer,
+            metrics_server,
             global: false,
             done: false,
             tracer_provider: tracer_provider.clone(),
@@ -700,6 +875,105 @@ impl TelemetryBuilder {
             },
         ))
     }
+}
+
+impl TelemetryBuilder {
+    /// Starts observe's pipelines for the resolved destinations: OTLP where
+    /// an endpoint is configured, files in `export_dir` for spans and log
+    /// records otherwise.
+    fn start_pipelines(
+        &mut self,
+        dest: &[Destination],
+        export_dir: Option<PathBuf>,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), InitError> {
+        let ms = |name: &str| {
+            lookup(name)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|n| *n > 0)
+                .map(Duration::from_millis)
+        };
+        let trace_cfg = self
+            .trace_batch
+            .clone()
+            .unwrap_or_else(|| BatchConfig::default().with_env("OTEL_BSP", lookup));
+        let log_cfg = self
+            .log_batch
+            .clone()
+            .unwrap_or_else(|| BatchConfig::logs().with_env("OTEL_BLRP", lookup));
+        match dest.first() {
+            Some(Destination::Otlp(t)) => {
+                let t = t.clone();
+                let p = BatchSpanProcessor::with_exporter_factory(
+                    move || otlp::span_exporter(&t),
+                    trace_cfg,
+                )?;
+                self.add_span_pipeline(p);
+            }
+            Some(Destination::Default) => {
+                if let Some(dir) = &export_dir {
+                    let p = BatchSpanProcessor::new(FileSpanExporter::new(dir.clone()), trace_cfg)?;
+                    self.add_span_pipeline(p);
+                }
+            }
+            _ => {}
+        }
+        match dest.get(1) {
+            Some(Destination::Otlp(t)) => {
+                let t = t.clone();
+                let p = BatchLogProcessor::with_exporter_factory(
+                    move || otlp::log_exporter(&t),
+                    log_cfg,
+                )?;
+                self.add_log_pipeline(p);
+            }
+            Some(Destination::Default) => {
+                if let Some(dir) = &export_dir {
+                    let p = BatchLogProcessor::new(FileLogExporter::new(dir.clone()), log_cfg)?;
+                    self.add_log_pipeline(p);
+                }
+            }
+            _ => {}
+        }
+        if let Some(Destination::Otlp(t)) = dest.get(2) {
+            let t = t.clone();
+            let temporality = otlp::temporality(lookup);
+            let interval = self
+                .metric_interval
+                .or_else(|| ms("OTEL_METRIC_EXPORT_INTERVAL"))
+                .unwrap_or(DEFAULT_METRIC_INTERVAL);
+            let timeout = ms("OTEL_METRIC_EXPORT_TIMEOUT").unwrap_or(DEFAULT_METRIC_TIMEOUT);
+            let r = PeriodicReader::with_exporter_factory(
+                move || otlp::metric_exporter(&t, temporality),
+                temporality,
+                interval,
+                timeout,
+            )?;
+            self.pipelines.push(r.pipeline());
+            self.meter_hooks.push(Box::new(move |b| b.with_reader(r)));
+        }
+        Ok(())
+    }
+
+    fn add_span_pipeline(&mut self, p: BatchSpanProcessor) {
+        let pipeline = p.pipeline();
+        self.span_processors.push((Box::new(p), Some(pipeline)));
+    }
+
+    fn add_log_pipeline(&mut self, p: BatchLogProcessor) {
+        self.pipelines.push(p.pipeline());
+        self.log_processors.push(Box::new(LogProcessorHolder(p)));
+    }
+}
+
+/// Reads a configuration variable from `env` (or the process environment);
+/// blank values count as unset.
+fn read_var(env: Option<&EnvLookup>, name: &str) -> Option<String> {
+    let v = match env {
+        Some(f) => f(name),
+        None => std::env::var(name).ok(),
+    };
+    v.filter(|s| !s.trim().is_empty())
 }
 
 struct Providers {
@@ -804,11 +1078,19 @@ pub(crate) fn validate_endpoint(variable: &'static str, url: &str) -> Result<(),
 /// Flushes and shuts down every signal when dropped (or on [`shutdown`](Self::shutdown)).
 pub struct TelemetryGuard {
     pub(crate) shared: Arc<Shared>,
-    processors: Vec<Arc<dyn SpanProcessor>>,
+    /// Span processors that are not observe pipelines (flushed through the trait).
+    foreign_span_processors: Vec<Arc<dyn SpanProcessor>>,
+    /// observe's pipelines: traces, then logs, then metrics.
+    pipelines: Vec<Arc<dyn Pipeline>>,
+    foreign_log_processors: bool,
+    foreign_metric_readers: bool,
+    _dropped_counter: Option<ObservableCounter<u64>>,
     pub(crate) meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
     tracer_provider: Option<SdkTracerProvider>,
     closer: Option<Arc<NonBlocking>>,
+    /// The standalone `/metrics` listener (`OBSERVE_METRICS_ADDR`).
+    metrics_server: Option<crate::export::prometheus::ServerHandle>,
     global: bool,
     done: bool,
 }
@@ -828,6 +1110,11 @@ impl TelemetryGuard {
         &self.shared.service
     }
 
+    /// The address of the standalone `/metrics` listener, if one runs.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_server.as_ref().map(|s| s.local_addr())
+    }
+
     /// The meter provider (absent when the SDK is disabled).
     pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
         self.meter_provider.as_ref()
@@ -843,36 +1130,44 @@ impl TelemetryGuard {
         self.tracer_provider.as_ref().map(|tp| tp.tracer(name))
     }
 
-    /// Writes everything recorded so far (spans, records, metrics, lines) without shutting down.
+    /// Writes everything recorded so far (spans, records, metrics, lines)
+    /// without shutting down, within `deadline` for observe's own pipelines.
     pub fn flush(&self, deadline: Duration) -> Result<(), ShutdownError> {
         let start = Instant::now();
+        let left = || deadline.saturating_sub(start.elapsed());
         let mut first_err = None;
-        for p in &self.processors {
-            if let Err(e) = p.force_flush() {
+        let mut note = |signal: &'static str, r: OTelSdkResult| {
+            if let Err(e) = r {
                 first_err.get_or_insert(ShutdownError::Flush {
-                    signal: "traces",
+                    signal,
                     reason: e.to_string(),
                 });
             }
-        }
-        if let Some(lp) = &self.logger_provider {
-            if let Err(e) = lp.force_flush() {
-                first_err.get_or_insert(ShutdownError::Flush {
-                    signal: "logs",
-                    reason: e.to_string(),
-                });
+        };
+        for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
+            for p in self.pipelines_of(signal) {
+                note(signal.as_str(), p.flush(left()));
+            }
+            match signal {
+                Signal::Traces => {
+                    for p in &self.foreign_span_processors {
+                        note("traces", p.force_flush());
+                    }
+                }
+                Signal::Logs if self.foreign_log_processors => {
+                    if let Some(lp) = &self.logger_provider {
+                        note("logs", lp.force_flush());
+                    }
+                }
+                Signal::Metrics if self.foreign_metric_readers => {
+                    if let Some(mp) = &self.meter_provider {
+                        note("metrics", mp.force_flush());
+                    }
+                }
+                _ => {}
             }
         }
-        if let Some(mp) = &self.meter_provider {
-            if let Err(e) = mp.force_flush() {
-                first_err.get_or_insert(ShutdownError::Flush {
-                    signal: "metrics",
-                    reason: e.to_string(),
-                });
-            }
-        }
-        let left = deadline.saturating_sub(start.elapsed());
-        if !self.shared.sink.flush(left) {
+        if !self.shared.sink.flush(left()) {
             first_err.get_or_insert(ShutdownError::Timeout {
                 deadline,
                 pending: "log lines".to_owned(),
@@ -881,9 +1176,17 @@ impl TelemetryGuard {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Flushes and shuts down every signal, within `deadline`.
+    /// Flushes and shuts down every signal, within `deadline`: spans, then
+    /// log records, then metrics (whose last export carries
+    /// `observe.telemetry.dropped`), then log lines.
     pub fn shutdown(mut self, deadline: Duration) -> Result<(), ShutdownError> {
         self.shutdown_inner(deadline)
+    }
+
+    fn pipelines_of(&self, signal: Signal) -> impl Iterator<Item = &Arc<dyn Pipeline>> {
+        self.pipelines
+            .iter()
+            .filter(move |p| p.stats().signal == signal)
     }
 
     fn shutdown_inner(&mut self, deadline: Duration) -> Result<(), ShutdownError> {
@@ -894,32 +1197,35 @@ impl TelemetryGuard {
         let start = Instant::now();
         let left = || deadline.saturating_sub(start.elapsed());
         let mut first_err = None;
-        for p in &self.processors {
-            if let Err(e) = p
-                .force_flush()
-                .and_then(|()| p.shutdown_with_timeout(left()))
-            {
+        let mut note = |signal: &'static str, r: OTelSdkResult| {
+            if let Err(e) = r {
                 first_err.get_or_insert(ShutdownError::Flush {
-                    signal: "traces",
+                    signal,
                     reason: e.to_string(),
                 });
             }
+        };
+        for p in self.pipelines_of(Signal::Traces) {
+            note("traces", p.shutdown(left()));
+        }
+        for p in &self.foreign_span_processors {
+            note(
+                "traces",
+                p.force_flush()
+                    .and_then(|()| p.shutdown_with_timeout(left())),
+            );
+        }
+        for p in self.pipelines_of(Signal::Logs) {
+            note("logs", p.shutdown(left()));
         }
         if let Some(lp) = &self.logger_provider {
-            if let Err(e) = lp.shutdown_with_timeout(left()) {
-                first_err.get_or_insert(ShutdownError::Flush {
-                    signal: "logs",
-                    reason: e.to_string(),
-                });
-            }
+            note("logs", lp.shutdown_with_timeout(left()));
+        }
+        for p in self.pipelines_of(Signal::Metrics) {
+            note("metrics", p.shutdown(left()));
         }
         if let Some(mp) = &self.meter_provider {
-            if let Err(e) = mp.shutdown_with_timeout(left()) {
-                first_err.get_or_insert(ShutdownError::Flush {
-                    signal: "metrics",
-                    reason: e.to_string(),
-                });
-            }
+            note("metrics", mp.shutdown_with_timeout(left()));
         }
         let ok = match &self.closer {
             Some(c) => c.close(left()),

@@ -1,0 +1,639 @@
+//! The bounded queue and the worker thread behind the span and log pipelines.
+//!
+//! ```text
+//!  request thread                          observe-export-<signal> thread (current-thread tokio runtime)
+//!  ──────────────                          ─────────────────────────────────────────────────────────────
+//!  Queue::push ─try_send─▶ [sync_channel, bounded] ──try_recv──▶ batch (≤ max_export_batch_size)
+//!     │  full: count queue_full, drop        ▲                           │
+//!     └─ pending == batch size: Notify ──────┘ wake                      ▼
+//!                                        timer (scheduled_delay) ──▶ Export::export(batch).await
+//!  guard / provider ──Control (flush, shutdown, resource)──▶ worker      │ error/timeout: count export_failed
+//!                   ◀── reply (std channel, waited with a timeout) ──────┘ deadline: count shutdown_timeout
+//! ```
+//!
+//! [`Queue::push`] runs on the thread that ended the span or logged the
+//! event: it never blocks (one counter increment, one `try_send`, and a
+//! `Notify` only when a full batch is waiting). Everything
+//! else — building batches, encoding, network and file I/O, retries — runs on
+//! the pipeline's own thread, whose tokio runtime is not the user's.
+
+use super::dropped::{DropReason, DropStats, Signal};
+use crate::error::InitError;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::Resource;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify};
+
+/// Sizes and delays of a batch pipeline (spans or log records).
+///
+/// Defaults follow the OpenTelemetry specification: `OTEL_BSP_*` for spans
+/// (delay 5 s), `OTEL_BLRP_*` for log records (delay 1 s), queue 2048,
+/// batch 512, export timeout 30 s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    pub(crate) max_queue_size: usize,
+    pub(crate) max_export_batch_size: usize,
+    pub(crate) scheduled_delay: Duration,
+    pub(crate) export_timeout: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            scheduled_delay: Duration::from_secs(5),
+            export_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl BatchConfig {
+    /// Defaults for log records (`OTEL_BLRP_SCHEDULE_DELAY` default, 1 s).
+    pub fn logs() -> Self {
+        BatchConfig {
+            scheduled_delay: Duration::from_secs(1),
+            ..Self::default()
+        }
+    }
+
+    /// Most items waiting for export; more are dropped and counted (`queue_full`).
+    pub fn max_queue_size(mut self, n: usize) -> Self {
+        self.max_queue_size = n.max(1);
+        self.max_export_batch_size = self.max_export_batch_size.min(self.max_queue_size);
+        self
+    }
+
+    /// Most items in one export call (at most the queue size).
+    pub fn max_export_batch_size(mut self, n: usize) -> Self {
+        self.max_export_batch_size = n.clamp(1, self.max_queue_size);
+        self
+    }
+
+    /// Longest wait before a partial batch is exported.
+    pub fn scheduled_delay(mut self, d: Duration) -> Self {
+        self.scheduled_delay = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Longest time one export call may take before its batch counts as failed.
+    pub fn export_timeout(mut self, d: Duration) -> Self {
+        self.export_timeout = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Reads `{prefix}_SCHEDULE_DELAY`, `_MAX_QUEUE_SIZE`,
+    /// `_MAX_EXPORT_BATCH_SIZE`, `_EXPORT_TIMEOUT` (milliseconds and counts);
+    /// unparsable values keep the default.
+    pub(crate) fn with_env(mut self, prefix: &str, var: &dyn Fn(&str) -> Option<String>) -> Self {
+        let num = |name: &str| {
+            var(&format!("{prefix}_{name}")).and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        if let Some(n) = num("MAX_QUEUE_SIZE") {
+            self = self.max_queue_size(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(n) = num("MAX_EXPORT_BATCH_SIZE") {
+            self = self.max_export_batch_size(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let Some(ms) = num("SCHEDULE_DELAY") {
+            self = self.scheduled_delay(Duration::from_millis(ms));
+        }
+        if let Some(ms) = num("EXPORT_TIMEOUT") {
+            self = self.export_timeout(Duration::from_millis(ms));
+        }
+        self
+    }
+}
+
+/// One export destination, driven by a pipeline's worker thread only.
+pub(crate) trait Export<T>: 'static {
+    /// Exports one batch. Runs on the worker's runtime; may await I/O.
+    fn export(&mut self, batch: Vec<T>) -> impl Future<Output = Result<(), String>>;
+    /// Receives the telemetry's resource before the first export.
+    fn set_resource(&mut self, resource: &Resource);
+    /// Releases connections and files (after the last export).
+    fn shutdown(&mut self);
+}
+
+/// Messages from the guard (or a provider) to the worker.
+pub(crate) enum Control {
+    SetResource(Resource),
+    Flush {
+        reply: SyncSender<Result<(), String>>,
+    },
+    Shutdown {
+        deadline: Instant,
+        reply: SyncSender<Result<(), String>>,
+    },
+}
+
+/// Flush and shutdown of an observe pipeline, with a deadline (the guard's
+/// view of it; the SDK traits have no deadline for a flush).
+pub(crate) trait Pipeline: Send + Sync {
+    fn stats(&self) -> Arc<DropStats>;
+    /// Exports everything accepted so far; waits at most `timeout`.
+    fn flush(&self, timeout: Duration) -> OTelSdkResult;
+    /// Exports what is left, stops the worker; waits at most `timeout`
+    /// (what is still queued then is counted as `shutdown_timeout`).
+    fn shutdown(&self, timeout: Duration) -> OTelSdkResult;
+}
+
+struct Shared {
+    /// Items in the channel (incremented before `try_send`, so a concurrent
+    /// flush never misses one).
+    pending: AtomicUsize,
+    /// Wakes the worker when a full batch is waiting.
+    notify: Notify,
+    max_batch: usize,
+}
+
+/// The producer side of a pipeline: a bounded channel and the worker's controls.
+pub(crate) struct Queue<T> {
+    tx: SyncSender<T>,
+    shared: Arc<Shared>,
+    control: mpsc::UnboundedSender<Control>,
+    stats: Arc<DropStats>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+    config: BatchConfig,
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("signal", &self.stats.signal)
+            .field("config", &self.config)
+            .field("pending", &self.shared.pending.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Queue<T> {
+    /// Starts the worker thread, builds the exporter on it (inside its
+    /// runtime, so gRPC channels can be created) and waits until it is ready.
+    pub(crate) fn start<X, F>(
+        signal: Signal,
+        config: BatchConfig,
+        make: F,
+    ) -> Result<Self, InitError>
+    where
+        X: Export<T>,
+        F: FnOnce() -> Result<X, String> + Send + 'static,
+    {
+        let (tx, rx) = sync_channel::<T>(config.max_queue_size);
+        let shared = Arc::new(Shared {
+            pending: AtomicUsize::new(0),
+            notify: Notify::new(),
+            max_batch: config.max_export_batch_size,
+        });
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(DropStats::new(signal));
+        let worker = WorkerParts {
+            rx,
+            shared: Arc::clone(&shared),
+            control: ctl_rx,
+            stats: Arc::clone(&stats),
+            config: config.clone(),
+        };
+        let thread = spawn_worker(signal, make, move |exporter| worker.run(exporter))?;
+        Ok(Queue {
+            tx,
+            shared,
+            control: ctl_tx,
+            stats,
+            thread: Mutex::new(Some(thread)),
+            closed: AtomicBool::new(false),
+            config,
+        })
+    }
+
+    /// Hands one item to the worker. Called on the recording thread: never
+    /// blocks; a full queue drops the item and counts it (`queue_full`).
+    #[inline]
+    pub(crate) fn push(&self, item: T) {
+        let before = self.shared.pending.fetch_add(1, Ordering::AcqRel);
+        match self.tx.try_send(item) {
+            Ok(()) => {
+                if before + 1 == self.shared.max_batch {
+                    self.shared.notify.notify_one();
+                }
+            }
+            Err(e) => {
+                self.shared.pending.fetch_sub(1, Ordering::AcqRel);
+                if matches!(e, TrySendError::Full(_)) {
+                    self.stats.add(DropReason::QueueFull, 1);
+                }
+                // Disconnected: the pipeline was shut down; nothing to count.
+            }
+        }
+    }
+
+    pub(crate) fn set_resource(&self, resource: &Resource) {
+        let _ = self.control.send(Control::SetResource(resource.clone()));
+    }
+
+    pub(crate) fn config(&self) -> &BatchConfig {
+        &self.config
+    }
+}
+
+impl<T: Send + 'static> Pipeline for Queue<T> {
+    fn stats(&self) -> Arc<DropStats> {
+        Arc::clone(&self.stats)
+    }
+
+    fn flush(&self, timeout: Duration) -> OTelSdkResult {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (reply, rx) = sync_channel(1);
+        request(&self.control, Control::Flush { reply }, &rx, timeout)
+    }
+
+    fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let (reply, rx) = sync_channel(1);
+        let deadline = Instant::now() + timeout;
+        // The worker keeps the deadline itself; the margin lets its answer arrive.
+        let r = request(
+            &self.control,
+            Control::Shutdown { deadline, reply },
+            &rx,
+            timeout + REPLY_MARGIN,
+        );
+        join_if(&self.thread, r.is_ok());
+        r
+    }
+}
+
+/// How much longer than a shutdown's deadline the caller waits for the
+/// worker's answer (the worker enforces the deadline itself).
+pub(crate) const REPLY_MARGIN: Duration = Duration::from_millis(50);
+
+/// Sends a control message and waits for the worker's answer.
+pub(crate) fn request(
+    control: &mpsc::UnboundedSender<Control>,
+    msg: Control,
+    rx: &Receiver<Result<(), String>>,
+    timeout: Duration,
+) -> OTelSdkResult {
+    if control.send(msg).is_err() {
+        return Err(OTelSdkError::AlreadyShutdown);
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(OTelSdkError::InternalFailure(e)),
+        Err(RecvTimeoutError::Timeout) => Err(OTelSdkError::Timeout(timeout)),
+        Err(RecvTimeoutError::Disconnected) => Err(OTelSdkError::AlreadyShutdown),
+    }
+}
+
+/// Joins the worker once it said it is done (else leaves it to finish alone:
+/// its own deadline ends it soon after).
+pub(crate) fn join_if(thread: &Mutex<Option<JoinHandle<()>>>, done: bool) {
+    let handle = thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(h) = handle {
+        if done {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Starts `observe-export-<signal>`: a thread that ignores tracing (so the
+/// exporters' own spans and events never feed back into the pipeline), owns a
+/// current-thread tokio runtime, builds the exporter inside it, tells the
+/// caller whether that worked, then runs `run(exporter)` to its end.
+pub(crate) fn spawn_worker<X, F, R, Fut>(
+    signal: Signal,
+    make: F,
+    run: R,
+) -> Result<JoinHandle<()>, InitError>
+where
+    X: 'static,
+    F: FnOnce() -> Result<X, String> + Send + 'static,
+    R: FnOnce(X) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let (ready_tx, ready_rx) = sync_channel::<Result<(), String>>(1);
+    let thread = std::thread::Builder::new()
+        .name(format!("observe-export-{}", signal.as_str()))
+        .spawn(move || {
+            let _quiet = tracing::dispatcher::set_default(&tracing::Dispatch::none());
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("tokio runtime: {e}")));
+                    return;
+                }
+            };
+            let exporter = {
+                let _enter = rt.enter();
+                make()
+            };
+            match exporter {
+                Ok(x) => {
+                    let _ = ready_tx.send(Ok(()));
+                    rt.block_on(run(x));
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            }
+        })
+        .map_err(|source| InitError::Thread {
+            what: "export",
+            source,
+        })?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(reason)) => {
+            let _ = thread.join();
+            Err(InitError::Exporter {
+                signal: signal.as_str(),
+                reason,
+            })
+        }
+        Err(_) => Err(InitError::Exporter {
+            signal: signal.as_str(),
+            reason: "the export thread stopped while starting".to_owned(),
+        }),
+    }
+}
+
+struct WorkerParts<T> {
+    rx: Receiver<T>,
+    shared: Arc<Shared>,
+    control: mpsc::UnboundedReceiver<Control>,
+    stats: Arc<DropStats>,
+    config: BatchConfig,
+}
+
+/// How a drain ended.
+enum Drained {
+    Done,
+    Failed(String),
+    Deadline,
+}
+
+impl<T: Send + 'static> WorkerParts<T> {
+    async fn run<X: Export<T>>(mut self, mut exporter: X) {
+        let delay = self.config.scheduled_delay;
+        let mut next = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                biased;
+                msg = self.control.recv() => match msg {
+                    Some(Control::SetResource(r)) => exporter.set_resource(&r),
+                    Some(Control::Flush { reply }) => {
+                        let r = self.drain(&mut exporter, None).await;
+                        let _ = reply.send(result(r));
+                        next = tokio::time::Instant::now() + delay;
+                    }
+                    Some(Control::Shutdown { deadline, reply }) => {
+                        let r = self.drain(&mut exporter, Some(deadline)).await;
+                        exporter.shutdown();
+                        self.stats.maybe_report(Instant::now());
+                        let _ = reply.send(result(r));
+                        return;
+                    }
+                    None => {
+                        // Every handle is gone without a shutdown: export what
+                        // is left within one export timeout, then stop.
+                        let deadline = Instant::now() + self.config.export_timeout;
+                        let _ = self.drain(&mut exporter, Some(deadline)).await;
+                        exporter.shutdown();
+                        return;
+                    }
+                },
+                () = self.shared.notify.notified() => {
+                    while self.shared.pending.load(Ordering::Acquire) >= self.shared.max_batch {
+                        if self.export_batch(&mut exporter, None).await.0 == 0 {
+                            break;
+                        }
+                    }
+                }
+                () = tokio::time::sleep_until(next) => {
+                    let _ = self.drain(&mut exporter, None).await;
+                    next = tokio::time::Instant::now() + delay;
+                }
+            }
+            self.stats.maybe_report(Instant::now());
+        }
+    }
+
+    /// Exports what was queued when it was called, batch by batch. With a
+    /// deadline (shutdown), what is left when it passes is dropped and counted.
+    async fn drain<X: Export<T>>(
+        &mut self,
+        exporter: &mut X,
+        deadline: Option<Instant>,
+    ) -> Drained {
+        let mut left = self.shared.pending.load(Ordering::Acquire);
+        let mut outcome = Drained::Done;
+        while left > 0 {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                let mut n = 0u64;
+                while self.rx.try_recv().is_ok() {
+                    n += 1;
+                }
+                self.shared.pending.fetch_sub(n as usize, Ordering::AcqRel);
+                self.stats.add(DropReason::ShutdownTimeout, n);
+                return Drained::Deadline;
+            }
+            let (n, r) = self.export_batch(exporter, deadline).await;
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = r {
+                outcome = Drained::Failed(e);
+            }
+            left = left.saturating_sub(n);
+        }
+        outcome
+    }
+
+    /// Takes up to one batch from the channel and exports it within the
+    /// export timeout (and the deadline, if any).
+    async fn export_batch<X: Export<T>>(
+        &mut self,
+        exporter: &mut X,
+        deadline: Option<Instant>,
+    ) -> (usize, Result<(), String>) {
+        let mut batch = Vec::with_capacity(
+            self.shared
+                .pending
+                .load(Ordering::Acquire)
+                .min(self.shared.max_batch),
+        );
+        while batch.len() < self.shared.max_batch {
+            match self.rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len();
+        if n == 0 {
+            return (0, Ok(()));
+        }
+        self.shared.pending.fetch_sub(n, Ordering::AcqRel);
+        let mut limit = self.config.export_timeout;
+        let mut by_deadline = false;
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            if left < limit {
+                limit = left;
+                by_deadline = true;
+            }
+        }
+        match tokio::time::timeout(limit, exporter.export(batch)).await {
+            Ok(Ok(())) => (n, Ok(())),
+            Ok(Err(e)) => {
+                self.stats.add(DropReason::ExportFailed, n as u64);
+                (n, Err(e))
+            }
+            Err(_) if by_deadline => {
+                self.stats.add(DropReason::ShutdownTimeout, n as u64);
+                (
+                    n,
+                    Err(format!(
+                        "export did not finish before the deadline ({limit:?})"
+                    )),
+                )
+            }
+            Err(_) => {
+                self.stats.add(DropReason::ExportFailed, n as u64);
+                (n, Err(format!("export timed out after {limit:?}")))
+            }
+        }
+    }
+}
+
+fn result(d: Drained) -> Result<(), String> {
+    match d {
+        Drained::Done => Ok(()),
+        Drained::Failed(e) => Err(e),
+        Drained::Deadline => Err("the deadline passed before everything was exported".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    /// Records batch sizes; fails while `fail` is set; waits `delay` per export.
+    #[derive(Clone, Default)]
+    struct Probe {
+        batches: Arc<StdMutex<Vec<usize>>>,
+        fail: Arc<AtomicBool>,
+        delay: Duration,
+    }
+
+    impl Export<u32> for Probe {
+        async fn export(&mut self, batch: Vec<u32>) -> Result<(), String> {
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            if self.fail.load(Ordering::Relaxed) {
+                return Err("receiver down".into());
+            }
+            self.batches
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(batch.len());
+            Ok(())
+        }
+        fn set_resource(&mut self, _: &Resource) {}
+        fn shutdown(&mut self) {}
+    }
+
+    fn total(p: &Probe) -> usize {
+        p.batches.lock().expect("lock").iter().sum()
+    }
+
+    fn start(p: &Probe, config: BatchConfig) -> Queue<u32> {
+        let p2 = p.clone();
+        Queue::start(Signal::Traces, config, move || Ok(p2)).expect("start")
+    }
+
+    #[test]
+    fn full_batches_go_out_without_waiting_for_the_timer() {
+        let p = Probe::default();
+        let q = start(
+            &p,
+            BatchConfig::default()
+                .max_export_batch_size(10)
+                .scheduled_delay(Duration::from_secs(3600)),
+        );
+        for i in 0..25 {
+            q.push(i);
+        }
+        let t0 = Instant::now();
+        while total(&p) < 20 && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(*p.batches.lock().expect("lock"), vec![10, 10]);
+        q.flush(Duration::from_secs(5)).expect("flush");
+        assert_eq!(*p.batches.lock().expect("lock"), vec![10, 10, 5]);
+        q.shutdown(Duration::from_secs(5)).expect("shutdown");
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let p = Probe {
+            delay: Duration::from_millis(200),
+            ..Probe::default()
+        };
+        let q = start(
+            &p,
+            BatchConfig::default()
+                .max_queue_size(8)
+                .scheduled_delay(Duration::from_secs(3600)),
+        );
+        for i in 0..20 {
+            q.push(i);
+        }
+        assert_eq!(q.stats.get(DropReason::QueueFull), 12);
+        q.shutdown(Duration::from_secs(5)).expect("shutdown");
+        assert_eq!(total(&p), 8);
+    }
+
+    #[test]
+    fn failed_exports_and_shutdown_deadlines_are_counted() {
+        let p = Probe::default();
+        p.fail.store(true, Ordering::Relaxed);
+        let q = start(&p, BatchConfig::default());
+        for i in 0..5 {
+            q.push(i);
+        }
+        assert!(q.flush(Duration::from_secs(5)).is_err());
+        assert_eq!(q.stats.get(DropReason::ExportFailed), 5);
+
+        let slow = Probe {
+            delay: Duration::from_secs(10),
+            ..Probe::default()
+        };
+        let q = start(&slow, BatchConfig::default().max_export_batch_size(2));
+        for i in 0..6 {
+            q.push(i);
+        }
+        let t0 = Instant::now();
+        assert!(q.shutdown(Duration::from_millis(300)).is_err());
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        assert_eq!(q.stats.get(DropReason::ShutdownTimeout), 6);
+        // After shutdown, pushes are ignored.
+        q.push(7);
+        assert_eq!(q.stats.get(DropReason::QueueFull), 0);
+    }
+}

@@ -1,0 +1,122 @@
+//! Export: OTLP (gRPC or HTTP/protobuf) when an endpoint is configured, local
+//! OTLP/JSON files otherwise, through observe's own bounded, non-blocking
+//! pipelines for spans, log records and metrics.
+//!
+//! ```no_run
+//! // OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 ./payment-service
+//! fn main() -> Result<(), observe_core::InitError> {
+//!     let _guard = observe_core::init("payment-service")?; // spans, metrics, log records → collector
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # The pipeline
+//!
+//! ```text
+//!  request threads (never block)             observe-export-traces / -logs / -metrics
+//!  ─────────────────────────────             (one thread each, a current-thread tokio runtime)
+//!  span closes ─▶ ObserveLayer ─▶ BatchSpanProcessor::on_end ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / traces.jsonl
+//!  event       ─▶ ObserveLayer ─▶ SdkLogger ─▶ BatchLogProcessor::emit ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / logs.jsonl
+//!  counter.add ─▶ SdkMeterProvider (atomics)           PeriodicReader: every 60 s collect ─▶ OTLP
+//!                        │ queue full                         │ export failed / deadline passed
+//!                        ▼                                    ▼
+//!        observe.telemetry.dropped{signal, reason}  +  `telemetry_dropped` log line (≤ 1 per signal per minute)
+//!
+//!  TelemetryGuard::drop / shutdown(deadline): traces, then logs, then metrics: each exports what it
+//!  holds and stops its thread within what is left of the deadline.
+//! ```
+//!
+//! `on_end` and `emit` run on the thread that ended the span or logged: one
+//! atomic increment and one `try_send` into a bounded channel, no lock held,
+//! no I/O, never a wait (a log record is copied once; a span is moved; see
+//! `benches/export.rs`). Batching, encoding, network and file I/O run on the
+//! pipeline's thread, whose runtime is observe's own: gRPC export works in a
+//! program without tokio, and a busy or blocked user runtime never delays it.
+//!
+//! # When what is exported where
+//!
+//! | configuration | spans | log records | metrics |
+//! |---|---|---|---|
+//! | an OTLP endpoint for the signal (builder or `OTEL_EXPORTER_OTLP_*`) | OTLP | OTLP | OTLP |
+//! | no endpoint, [`init`](crate::init) with the process environment | `observe-data/traces.jsonl` | `observe-data/logs.jsonl` | — |
+//! | no endpoint, `OBSERVE_EXPORT_DIR=<dir>` or [`export_dir`](crate::TelemetryBuilder::export_dir) | `<dir>/traces.jsonl` | `<dir>/logs.jsonl` | — |
+//! | `OBSERVE_EXPORT_DIR=none`, or `OTEL_<SIGNAL>_EXPORTER=none` | — | — | — |
+//!
+//! The `observe-data/` default applies only to `init()` reading the real
+//! process environment: [`build`](crate::TelemetryBuilder::build) and any
+//! builder with an [`env_source`](crate::TelemetryBuilder::env_source) (the
+//! test [`Harness`](crate::testing::Harness) uses `|_| None`) write no files
+//! unless a folder is named. Processors added with
+//! [`with_span_processor`](crate::TelemetryBuilder::with_span_processor) and
+//! friends run in addition.
+//!
+//! # What is counted
+//!
+//! `observe.telemetry.dropped` (`{item}`; attributes `signal` =
+//! `traces` | `logs` | `metrics`, `reason` = `queue_full` | `export_failed` |
+//! `shutdown_timeout`) counts spans, log records and metric data points that
+//! never reached the receiver. Every observe pipeline passed to the builder is
+//! counted, whether observe built it or you did.
+
+pub(crate) mod batch;
+pub(crate) mod dropped;
+pub mod file;
+mod json;
+mod log;
+mod metric;
+pub(crate) mod otlp;
+pub mod prometheus;
+pub(crate) mod resource;
+mod span;
+pub mod tail;
+
+pub use batch::BatchConfig;
+pub use dropped::{DropReason, Signal};
+pub use log::BatchLogProcessor;
+pub use metric::PeriodicReader;
+pub use otlp::{Protocol, DEFAULT_OTLP_TIMEOUT};
+pub use span::BatchSpanProcessor;
+
+use dropped::DropStats;
+use opentelemetry::metrics::{Meter, ObservableCounter};
+use opentelemetry::KeyValue;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `observe.telemetry.dropped`: telemetry items that never reached the receiver.
+pub const TELEMETRY_DROPPED: &str = "observe.telemetry.dropped";
+
+/// Default metric export interval (`OTEL_METRIC_EXPORT_INTERVAL`): 60 s.
+pub const DEFAULT_METRIC_INTERVAL: Duration = Duration::from_secs(60);
+/// Default metric export timeout (`OTEL_METRIC_EXPORT_TIMEOUT`): 30 s.
+pub const DEFAULT_METRIC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Registers `observe.telemetry.dropped` on `meter`, reading `stats`.
+pub(crate) fn dropped_counter(meter: &Meter, stats: Vec<Arc<DropStats>>) -> ObservableCounter<u64> {
+    meter
+        .u64_observable_counter(TELEMETRY_DROPPED)
+        .with_description(
+            "Spans, log records and metric points that never reached the receiver, by signal and reason.",
+        )
+        .with_unit("{item}")
+        .with_callback(move |obs| {
+            for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
+                let of_signal: Vec<&Arc<DropStats>> =
+                    stats.iter().filter(|s| s.signal == signal).collect();
+                if of_signal.is_empty() {
+                    continue;
+                }
+                for reason in DropReason::ALL {
+                    let n: u64 = of_signal.iter().map(|s| s.get(reason)).sum();
+                    obs.observe(
+                        n,
+                        &[
+                            KeyValue::new("signal", signal.as_str()),
+                            KeyValue::new("reason", reason.as_str()),
+                        ],
+                    );
+                }
+            }
+        })
+        .build()
+}

@@ -1,0 +1,116 @@
+//! [`BatchSpanProcessor`]: ended spans into a bounded queue, exported in
+//! batches on the pipeline's own thread.
+
+use super::batch::{BatchConfig, Export, Pipeline, Queue};
+use super::dropped::{DropReason, Signal};
+use crate::error::InitError;
+use opentelemetry::Context;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::Resource;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// observe's batch span processor.
+///
+/// Unlike the SDK's, every span it cannot deliver is counted in
+/// `observe.telemetry.dropped{signal="traces"}` (queue full, export failed,
+/// shutdown deadline) and reported in a `telemetry_dropped` log line at most
+/// once a minute, and its exporter runs on a thread that owns a
+/// current-thread tokio runtime (gRPC works without the user's runtime).
+///
+/// ```no_run
+/// # fn main() -> Result<(), observe_core::InitError> {
+/// use observe_core::export::{BatchConfig, BatchSpanProcessor};
+/// let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+/// let processor = BatchSpanProcessor::new(exporter, BatchConfig::default())?;
+/// let _telemetry = observe_core::Telemetry::builder("checkout")
+///     .with_span_processor(processor)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct BatchSpanProcessor {
+    queue: Arc<Queue<SpanData>>,
+}
+
+impl BatchSpanProcessor {
+    /// Starts the pipeline's thread with `exporter`.
+    pub fn new<E: SpanExporter + 'static>(
+        exporter: E,
+        config: BatchConfig,
+    ) -> Result<Self, InitError> {
+        Self::with_exporter_factory(move || Ok(exporter), config)
+    }
+
+    /// Starts the pipeline's thread and builds the exporter there, inside its
+    /// tokio runtime (what a tonic exporter needs); an `Err` becomes
+    /// [`InitError::Exporter`].
+    pub fn with_exporter_factory<E, F>(make: F, config: BatchConfig) -> Result<Self, InitError>
+    where
+        E: SpanExporter + 'static,
+        F: FnOnce() -> Result<E, String> + Send + 'static,
+    {
+        let queue = Queue::start(Signal::Traces, config, move || make().map(SpanExport))?;
+        Ok(BatchSpanProcessor {
+            queue: Arc::new(queue),
+        })
+    }
+
+    pub(crate) fn pipeline(&self) -> Arc<dyn Pipeline> {
+        Arc::clone(&self.queue) as Arc<dyn Pipeline>
+    }
+
+    /// Items dropped so far for `reason` (what `observe.telemetry.dropped` reports).
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.queue.stats().get(reason)
+    }
+}
+
+struct SpanExport<E>(E);
+
+impl<E: SpanExporter + 'static> Export<SpanData> for SpanExport<E> {
+    async fn export(&mut self, batch: Vec<SpanData>) -> Result<(), String> {
+        self.0.export(batch).await.map_err(|e| e.to_string())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.0.shutdown_with_timeout(Duration::from_secs(1));
+    }
+}
+
+impl SpanProcessor for BatchSpanProcessor {
+    /// Does nothing (spans are handled when they end).
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    /// Called on the thread that ended the span (a request's, usually) by
+    /// observe's layer or the SDK's tracer. Never blocks: the span goes into
+    /// the bounded queue with one `try_send`, or is dropped and counted.
+    fn on_end(&self, span: SpanData) {
+        if span.span_context.is_sampled() {
+            self.queue.push(span);
+        }
+    }
+
+    /// Exports every span queued so far. Called from any thread but the
+    /// pipeline's own; blocks the caller until done or the export timeout.
+    fn force_flush(&self) -> OTelSdkResult {
+        self.queue.flush(self.queue.config().export_timeout)
+    }
+
+    /// Exports what is left, then stops the thread. Called by the guard (or a
+    /// provider) once; blocks at most `timeout` (what is still queued then is
+    /// counted as `shutdown_timeout`). Later calls return `Ok` at once.
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.queue.shutdown(timeout)
+    }
+
+    /// Hands the resource to the exporter (before the first export).
+    fn set_resource(&mut self, resource: &Resource) {
+        self.queue.set_resource(resource);
+    }
+}
