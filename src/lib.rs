@@ -45,4 +45,12 @@ pub use observe_macros as __macros;
 mod guides {
     #[doc = include_str!("../docs/getting-started.md")]
     struct GettingStarted;
+    #[doc = include_str!("../docs/alerts.md")]
+    struct Alerts;
+    #[doc = include_str!("../docs/synthetic.md")]
+    struct Synthetic;
+    #[doc = include_str!("../docs/metrics-exposition.md")]
+    struct MetricsExposition;
+    #[doc = include_str!("../docs/sampling.md")]
+    struct Sampling;
 }

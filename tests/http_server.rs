@@ -519,3 +519,35 @@ async fn quiet_log_filter_keeps_spans_and_context() {
     assert_eq!(cap.lines[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(durations(&cap).len(), 1);
 }
+
+/// Raw paths never become labels, and every instrument has a hard cap on
+/// attribute sets: past it, points fold into one overflow series.
+#[tokio::test]
+async fn metric_cardinality_is_capped() {
+    let (_, cap) = Harness::new("payments")
+        .configure(|b| b.metric_cardinality_limit(3))
+        .run_async(async {
+            // A classifier that (wrongly) returns raw paths.
+            let app = Router::new().fallback(|| async { "ok" }).layer(
+                ObserveLayer::new().route_classifier(
+                    |_: &http::Method, uri: &http::Uri, _: &http::Extensions| {
+                        Some(std::borrow::Cow::Owned(uri.path().to_owned()))
+                    },
+                ),
+            );
+            for i in 0..20 {
+                send(app.clone(), get_req(&format!("/items/{i}"))).await;
+            }
+        })
+        .await;
+    let points = durations(&cap);
+    // Three attribute sets, then one overflow series.
+    assert_eq!(points.len(), 4, "{points:?}");
+    let overflow = points
+        .iter()
+        .find(|(a, _)| a.get("otel.metric.overflow").map(String::as_str) == Some("true"))
+        .expect("overflow series");
+    let total: u64 = points.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 20, "every request is still counted");
+    assert_eq!(overflow.1, 17, "{points:?}");
+}
