@@ -551,3 +551,34 @@ async fn metric_cardinality_is_capped() {
     assert_eq!(total, 20, "every request is still counted");
     assert_eq!(overflow.1, 17, "{points:?}");
 }
+
+/// OpenMetrics exposition carries the request's trace id as an exemplar on
+/// its duration bucket.
+#[tokio::test]
+async fn duration_buckets_carry_trace_id_exemplars() {
+    let exporter = observe::export::prometheus::PrometheusExporter::new();
+    let ex = exporter.clone();
+    let (((_, headers, _), text), cap) = Harness::new("payments")
+        .configure(move |b| b.with_prometheus(&ex))
+        .run_async(async {
+            let app = Router::new()
+                .route("/pay", get(|| async { "ok" }))
+                .layer(ObserveLayer::new());
+            let res = send(app, get_req("/pay")).await;
+            (res, exporter.render_openmetrics())
+        })
+        .await;
+    let trace_id = cap.spans[0].span_context.trace_id().to_string();
+    assert!(headers["traceparent"]
+        .to_str()
+        .expect("ascii")
+        .contains(&trace_id));
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_server_request_duration_seconds_bucket{")
+                && l.contains(&format!("trace_id=\"{trace_id}\""))
+        })
+        .unwrap_or_else(|| panic!("no exemplar for {trace_id} in:\n{text}"));
+    assert!(line.contains("http_route=\"/pay\""), "{line}");
+}

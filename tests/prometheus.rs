@@ -208,7 +208,7 @@ fn observe_instruments_have_the_collectors_names() {
         .configure(move |b| b.with_metric_reader(reader))
         .run(|| {
             let s = observe::__private::signals().expect("signals");
-            s.server_request("GET", "/pay".into(), Some(200), None, false, 0.012);
+            s.server_request("GET", "/pay".into(), Some(200), None, false, 0.012, None);
             s.server_active("GET", "http", 1);
             s.masked_failure("/pay".into(), "bank".into());
             s.client_request(
@@ -218,12 +218,14 @@ fn observe_instruments_have_the_collectors_names() {
                 Some("504".into()),
                 "bank".into(),
                 0.3,
+                None,
             );
             s.gateway_call(
                 "bank".into(),
                 GatewayStatus::Timeout,
                 Some("timeout".into()),
                 1.5,
+                None,
             );
             s.observed_call("charge", "payments::billing", true, 0.002);
             s.observed_active("charge", "payments::billing", 1);
@@ -360,9 +362,9 @@ fn promtool_accepts_the_text_exposition() {
         .configure(move |b| b.with_metric_reader(reader))
         .run(|| {
             let s = observe::__private::signals().expect("signals");
-            s.server_request("GET", "/pay".into(), Some(200), None, false, 0.012);
+            s.server_request("GET", "/pay".into(), Some(200), None, false, 0.012, None);
             s.server_active("GET", "http", 1);
-            s.gateway_call("bank".into(), GatewayStatus::Success, None, 0.2);
+            s.gateway_call("bank".into(), GatewayStatus::Success, None, 0.2, None);
             observe.render_text()
         });
     check_with_promtool(&text, &[]);

@@ -166,7 +166,8 @@ impl Call {
         } = classified
         else {
             if let (Some(g), Some(s)) = (site.gateway, &a.signals) {
-                s.gateway_call(Cow::Borrowed(g), GatewayStatus::Success, None, secs);
+                let ids = crate::__private::with_span(&a.span, |h| h.sampled_ids()).flatten();
+                s.gateway_call(Cow::Borrowed(g), GatewayStatus::Success, None, secs, ids);
             }
             return;
         };
@@ -176,7 +177,14 @@ impl Call {
             GatewayStatus::Error
         };
         if let (Some(g), Some(s)) = (site.gateway, &a.signals) {
-            s.gateway_call(Cow::Borrowed(g), status, Some(error_type.clone()), secs);
+            let ids = crate::__private::with_span(&a.span, |h| h.sampled_ids()).flatten();
+            s.gateway_call(
+                Cow::Borrowed(g),
+                status,
+                Some(error_type.clone()),
+                secs,
+                ids,
+            );
         }
         let request = crate::__private::with_span(&a.span, |mut h| {
             h.set_error(Cow::Owned(message.clone()));

@@ -94,6 +94,16 @@ impl SpanHandle<'_> {
         self.st.span_context()
     }
 
+    /// Trace and span id as bytes, when the span is recorded (for exemplars).
+    pub fn sampled_ids(&self) -> crate::signals::SpanIds {
+        self.st.record.is_some().then(|| {
+            (
+                self.st.trace_id.to_be_bytes(),
+                self.st.span_id.to_be_bytes(),
+            )
+        })
+    }
+
     /// The span's W3C flags byte.
     pub fn flags(&self) -> u8 {
         self.st.flags

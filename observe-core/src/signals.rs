@@ -135,10 +135,19 @@ pub struct Signals {
     id: u64,
     /// The meter these instruments come from (for other observe components).
     meter: Meter,
+    /// `trace_id` exemplars for the Prometheus/OpenMetrics exposition.
+    exemplars: Option<crate::exemplars::Exemplars>,
 }
 
+/// Trace and span id of the span a measurement belongs to (sampled spans only).
+pub type SpanIds = Option<([u8; 16], [u8; 8])>;
+
 impl Signals {
-    pub(crate) fn new(meter: &Meter, mark_synthetic: bool) -> Self {
+    pub(crate) fn new(
+        meter: &Meter,
+        mark_synthetic: bool,
+        exemplars: Option<crate::exemplars::Exemplars>,
+    ) -> Self {
         Signals {
             server_duration: meter
                 .f64_histogram(names::HTTP_SERVER_REQUEST_DURATION)
@@ -200,6 +209,21 @@ impl Signals {
             mark_synthetic,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             meter: meter.clone(),
+            exemplars,
+        }
+    }
+
+    #[inline]
+    fn exemplar(&self, instrument: &'static str, attrs: &[KeyValue], value: f64, ids: SpanIds) {
+        if let (Some(ex), Some((t, s))) = (&self.exemplars, ids) {
+            ex.record(
+                instrument,
+                crate::exemplars::AttributesKey::of(attrs),
+                value,
+                t,
+                s,
+                crate::exemplars::now_unix_nanos(),
+            );
         }
     }
 
@@ -215,6 +239,8 @@ impl Signals {
 
     /// One finished server request (`status` is `None` when the service
     /// failed before producing a response).
+    // One flat call per request on the hot path: no intermediate struct.
+    #[allow(clippy::too_many_arguments)]
     pub fn server_request(
         &self,
         method: &'static str,
@@ -223,6 +249,7 @@ impl Signals {
         error_type: Option<Cow<'static, str>>,
         synthetic: bool,
         seconds: f64,
+        ids: SpanIds,
     ) {
         let placeholder = || KeyValue::new(keys::SYNTHETIC, "true");
         let mut attrs: [KeyValue; 5] = [
@@ -246,6 +273,12 @@ impl Signals {
             n += 1;
         }
         self.server_duration.record(seconds, &attrs[..n]);
+        self.exemplar(
+            names::HTTP_SERVER_REQUEST_DURATION,
+            &attrs[..n],
+            seconds,
+            ids,
+        );
     }
 
     /// A server request started (`+1`) or ended (`-1`).
@@ -268,6 +301,7 @@ impl Signals {
     }
 
     /// One HTTP client request (`http.client.request.duration`).
+    #[allow(clippy::too_many_arguments)]
     pub fn client_request(
         &self,
         method: &'static str,
@@ -276,6 +310,7 @@ impl Signals {
         error_type: Option<Cow<'static, str>>,
         gateway: Cow<'static, str>,
         seconds: f64,
+        ids: SpanIds,
     ) {
         let mut attrs = Vec::with_capacity(5);
         attrs.push(KeyValue::new(keys::HTTP_REQUEST_METHOD, method));
@@ -288,6 +323,7 @@ impl Signals {
         }
         attrs.push(kv(keys::GATEWAY, gateway));
         self.client_duration.record(seconds, &attrs);
+        self.exemplar(names::HTTP_CLIENT_REQUEST_DURATION, &attrs, seconds, ids);
     }
 
     /// One gateway call: `external_gateway.requests` and `.request.duration`.
@@ -297,6 +333,7 @@ impl Signals {
         status: GatewayStatus,
         error_type: Option<Cow<'static, str>>,
         seconds: f64,
+        ids: SpanIds,
     ) {
         let g = kv(keys::GATEWAY, gateway);
         let s = KeyValue::new(keys::STATUS, status.as_str());
@@ -306,7 +343,9 @@ impl Signals {
                 .add(1, &[g.clone(), s.clone(), kv(keys::ERROR_TYPE, e)]),
             None => self.gateway_requests.add(1, &[g.clone(), s.clone()]),
         }
-        self.gateway_duration.record(seconds, &[g, s]);
+        let attrs = [g, s];
+        self.gateway_duration.record(seconds, &attrs);
+        self.exemplar(names::GATEWAY_REQUEST_DURATION, &attrs, seconds, ids);
     }
 
     /// Instruments pre-bound to one `#[observed]` function's attribute sets:

@@ -117,6 +117,7 @@ pub struct TelemetryBuilder {
     log_processors: Vec<Box<dyn LogProcessorBox>>,
     meter_hooks: Vec<MeterHook>,
     metrics_addr: Option<String>,
+    exemplars: Option<crate::exemplars::Exemplars>,
     /// observe's own pipelines among the processors and readers, in
     /// shutdown order (traces, logs, metrics).
     pipelines: Vec<Arc<dyn Pipeline>>,
@@ -194,6 +195,7 @@ impl Telemetry {
             log_processors: Vec::new(),
             meter_hooks: Vec::new(),
             metrics_addr: None,
+            exemplars: None,
             pipelines: Vec::new(),
             foreign_log_processors: false,
             foreign_metric_readers: false,
@@ -398,6 +400,19 @@ impl TelemetryBuilder {
             None => self.foreign_log_processors = true,
         }
         self.log_processors.push(Box::new(LogProcessorHolder(p)));
+        self
+    }
+
+    /// Exposes the metrics through `exporter` (mount `exporter.service()` at
+    /// `/metrics`), with `trace_id` exemplars on the duration histograms.
+    pub fn with_prometheus(
+        mut self,
+        exporter: &crate::export::prometheus::PrometheusExporter,
+    ) -> Self {
+        let reader = exporter.reader();
+        self.meter_hooks
+            .push(Box::new(move |b| b.with_reader(reader)));
+        self.exemplars = Some(exporter.exemplars().clone());
         self
     }
 
@@ -766,7 +781,13 @@ impl TelemetryBuilder {
                         reason: e.to_string(),
                     }
                 })?;
-                let exporter = crate::export::prometheus::PrometheusExporter::new();
+                let exporter = match &self.exemplars {
+                    Some(ex) => {
+                        crate::export::prometheus::PrometheusExporter::with_exemplars(ex.clone())
+                    }
+                    None => crate::export::prometheus::PrometheusExporter::new(),
+                };
+                self.exemplars = Some(exporter.exemplars().clone());
                 let reader = exporter.reader();
                 self.meter_hooks
                     .push(Box::new(move |b| b.with_reader(reader)));
@@ -774,6 +795,7 @@ impl TelemetryBuilder {
             }
             _ => None,
         };
+        let exemplars = self.exemplars.clone();
         let meter_provider = (!disabled).then(|| {
             let limit = self.cardinality_limit;
             let mut b = SdkMeterProvider::builder()
@@ -811,7 +833,11 @@ impl TelemetryBuilder {
                 }
                 (
                     Some(Instruments::new(&meter, Arc::clone(&sink))),
-                    Some(Arc::new(Signals::new(&meter, self.mark_synthetic))),
+                    Some(Arc::new(Signals::new(
+                        &meter,
+                        self.mark_synthetic,
+                        exemplars.clone(),
+                    ))),
                 )
             }
             None => (None, None),

@@ -228,7 +228,7 @@ impl Drop for CallGuard {
             None,
             (GatewayStatus::Error, Some(Cow::Borrowed("cancelled"))),
         ));
-        let request = with_span(&self.span, |mut h| {
+        let (request, ids) = with_span(&self.span, |mut h| {
             if let Some(c) = status_code {
                 h.set_attribute(KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(c)));
             }
@@ -236,9 +236,9 @@ impl Drop for CallGuard {
                 h.set_attribute(KeyValue::new(keys::ERROR_TYPE, e.to_string()));
                 h.set_error(e.clone());
             }
-            h.request().cloned()
+            (h.request().cloned(), h.sampled_ids())
         })
-        .flatten();
+        .unwrap_or_default();
         if let Some(s) = &self.signals {
             s.client_request(
                 self.method,
@@ -247,8 +247,9 @@ impl Drop for CallGuard {
                 error_type.clone(),
                 self.gateway.clone(),
                 secs,
+                ids,
             );
-            s.gateway_call(self.gateway.clone(), status, error_type.clone(), secs);
+            s.gateway_call(self.gateway.clone(), status, error_type.clone(), secs, ids);
         }
         if status != GatewayStatus::Success {
             if let Some(req) = request {

@@ -67,7 +67,7 @@ impl RequestGuard {
         let signals = self.signals.clone();
         let route = self.route.clone();
         // Span attributes and status; implicit and masked failures from the request state.
-        let masked = with_span(&self.span, |mut h| {
+        let (masked, ids) = with_span(&self.span, |mut h| {
             let mut masked: Vec<Cow<'static, str>> = Vec::new();
             if let Some(req) = h.request().cloned() {
                 if error_type.is_none() {
@@ -107,7 +107,7 @@ impl RequestGuard {
                     h.set_error(e.clone());
                 }
             }
-            masked
+            (masked, h.sampled_ids())
         })
         .unwrap_or_default();
         if let Some(s) = signals {
@@ -122,6 +122,7 @@ impl RequestGuard {
                 metric_error,
                 self.synthetic,
                 secs,
+                ids,
             );
             s.server_active(self.method, self.scheme, -1);
             for g in masked {
