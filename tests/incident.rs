@@ -11,7 +11,8 @@ use std::sync::Arc;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_incident_is_caught() {
     let snapshot = observe::metrics::SnapshotReader::new();
-    let spans = observe::opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let export_dir = dir.path().to_owned();
     let guard = observe::Telemetry::builder("payment-service")
         .env_source(|_| None)
         .pseudonym_key("incident-test-pseudonym-key")
@@ -19,20 +20,24 @@ async fn the_incident_is_caught() {
             observe::MemorySink::new(),
         )))
         .with_metric_reader(snapshot.clone())
-        .with_span_processor(observe::opentelemetry_sdk::trace::SimpleSpanProcessor::new(
-            spans.clone(),
-        ))
+        .export_dir(&export_dir)
         .init()
         .expect("telemetry");
+    let guard = Arc::new(guard);
+    let flusher = Arc::clone(&guard);
     let cfg = scenario::Config::short();
-    let exported = spans.clone();
     let t = scenario::run(
         &cfg,
         scenario::Handles {
             snapshot,
             metrics_router: None,
-            spans: Arc::new(move |id| scenario::spans_of(&exported, id)),
-            flush: Arc::new(|| {}),
+            // Read back from the OTLP-JSON export files.
+            spans: Arc::new(move |id| scenario::spans_from_files(&export_dir, id)),
+            flush: Arc::new(move || {
+                flusher
+                    .flush(std::time::Duration::from_secs(5))
+                    .expect("flush");
+            }),
             prometheus: None,
             progress: Arc::new(|at, msg| eprintln!("{at:>5.1} s  {msg}")),
         },

@@ -226,35 +226,43 @@ async fn main() -> Result<(), scenario::BoxError> {
     });
     let snapshot = observe::metrics::SnapshotReader::new();
     let prom = observe::export::prometheus::PrometheusExporter::new();
-    let spans = observe::opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    // Spans go where any run of a service with no OTLP endpoint sends them:
+    // OTLP-JSON files (the Collector's file-exporter format), read back below.
+    let export_dir = std::env::current_dir()?.join("target/incident-data");
+    let _ = std::fs::remove_dir_all(&export_dir);
     let guard = observe::Telemetry::builder("payment-service")
         .service_version(env!("CARGO_PKG_VERSION"))
         .environment("demo")
         .pseudonym_key("incident-demo-pseudonym-key")
         .log_output(observe::LogOutput::Sink(sink))
         .with_metric_reader(snapshot.clone())
-        .with_metric_reader(prom.reader())
-        .with_span_processor(observe::opentelemetry_sdk::trace::SimpleSpanProcessor::new(
-            spans.clone(),
-        ))
+        .with_prometheus(&prom)
+        .export_dir(&export_dir)
         .init()?;
+    let guard = Arc::new(guard);
 
     println!(
         "▶ observe incident replay: {} s, fault at {} s",
         cfg.duration.as_secs(),
         cfg.fault_after.as_secs()
     );
-    let exported = spans.clone();
+    let flusher = Arc::clone(&guard);
     let handles = Handles {
         snapshot,
         metrics_router: Some(axum::Router::new().route_service("/metrics", prom.service())),
-        spans: Arc::new(move |trace_id| scenario::spans_of(&exported, trace_id)),
-        flush: Arc::new(|| {}),
+        spans: Arc::new(move |trace_id| scenario::spans_from_files(&export_dir, trace_id)),
+        flush: Arc::new(move || {
+            if let Err(e) = flusher.flush(Duration::from_secs(5)) {
+                eprintln!("flush: {e}");
+            }
+        }),
         prometheus,
         progress: Arc::new(|at, msg| println!("▶ {at:>6.1} s  {msg}")),
     };
     let timeline = scenario::run(&cfg, handles).await?;
     report(&cfg, &timeline);
-    guard.shutdown(Duration::from_secs(5))?;
+    if let Ok(guard) = Arc::try_unwrap(guard) {
+        guard.shutdown(Duration::from_secs(5))?;
+    }
     Ok(())
 }

@@ -922,3 +922,48 @@ pub(crate) fn spans_of(
         })
         .collect()
 }
+
+/// One trace's spans read back from observe's OTLP-JSON export files.
+pub(crate) fn spans_from_files(dir: &std::path::Path, trace_id: &str) -> Vec<SpanRow> {
+    use observe::export::file::StoredStatus;
+    let spans = match observe::export::file::read_spans(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("reading {}: {e}", dir.display());
+            return Vec::new();
+        }
+    };
+    spans
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id)
+        .map(|s| {
+            let attributes: BTreeMap<String, String> = s
+                .attributes
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                    )
+                })
+                .collect();
+            SpanRow {
+                error: match &s.status {
+                    StoredStatus::Error(d) => Some(
+                        attributes
+                            .get("error.type")
+                            .cloned()
+                            .unwrap_or_else(|| d.clone()),
+                    ),
+                    _ => None,
+                },
+                name: s.name,
+                span_id: s.span_id,
+                parent_span_id: s.parent_span_id.unwrap_or_default(),
+                start_ns: s.start_unix_nanos,
+                end_ns: s.end_unix_nanos,
+                attributes,
+            }
+        })
+        .collect()
+}
