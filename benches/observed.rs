@@ -5,24 +5,21 @@
 //! cargo bench --bench observed -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! Last results (AMD EPYC, 2 cores shared with other builds, load 0.5,
-//! rustc 1.95.0, release profile; medians):
+//! Last results (2-vCPU VM, rustc 1.95.0, release profile; criterion point
+//! estimates; see docs/performance.md):
 //!
-//! | scenario | per call | what it does per call |
-//! |---|---|---|
-//! | plain function | 1.4 ns | nothing |
-//! | `#[tracing::instrument(skip_all)]` + tracing-opentelemetry 0.34 | 936 ns | root span, OTel SDK span, discarding processor |
-//! | `#[autometrics]` 3 (prometheus-exporter) | 616 ns | counters, histogram, gauge in a prometheus-client registry |
-//! | `#[fastrace::trace]` 0.7 | 130 ns | local child span, 1000 per root, discarding reporter |
-//! | `#[observed]` | 1010 ns | root span, OTel span, 4 metric updates, classification |
-//! | `#[observed]` inside a request span | 1077 ns | child span, same metrics (1000 per request span) |
-//! | `#[observed]` without a metric reader | 663 ns | the span part alone |
-//! | `#[observed]`, SDK disabled | 21 ns | one dispatcher lookup |
+//! | scenario | per call |
+//! |---|---|
+//! | plain function | 1.4 ns |
+//! | `#[tracing::instrument(skip_all)]` + tracing-opentelemetry 0.34 | 1302 ns |
+//! | `#[autometrics]` 3 (prometheus-exporter) | 632 ns |
+//! | `#[fastrace::trace]` 0.7 | 91 ns |
+//! | `#[observed]` | 680 ns |
+//! | `#[observed]` inside a request span | 720 ns |
+//! | `#[observed]`, SDK disabled | 22 ns |
 //!
-//! Targets: `#[observed]` at most 0.5 µs per call (not met: 1.0 µs);
-//! disabled under 50 ns (met: 21 ns); the span part within 3x of fastrace
-//! (not met: 5.1x). Of the enabled call, about a quarter is hashing and
-//! sorting metric attribute sets and a tenth is reading clocks.
+//! Targets: `#[observed]` at most 0.5 µs per call (not met: 0.68 µs);
+//! disabled under 50 ns (met); the span part within 3x of fastrace (not met).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use observe::observed;
