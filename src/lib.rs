@@ -43,6 +43,8 @@ pub use observe_macros as __macros;
 /// The Markdown guides' code blocks, compiled and run as doc tests.
 #[cfg(doctest)]
 mod guides {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
     #[doc = include_str!("../docs/getting-started.md")]
     struct GettingStarted;
     #[doc = include_str!("../docs/alerts.md")]
