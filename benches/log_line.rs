@@ -16,6 +16,42 @@ fn sink() -> BufWriter<io::Sink> {
     BufWriter::with_capacity(64 * 1024, io::sink())
 }
 
+/// The event every tracing-based case writes: 8 fields and a message.
+macro_rules! eight_field_event {
+    () => {
+        tracing::error!(
+            order_id = "ord_8f14e45fceea167a",
+            user = "psn_5d41402abc4b2a76b9719d911017c592",
+            amount_cents = 129_900u64,
+            currency = "EUR",
+            gateway = "bank",
+            gateway_status_code = 504u64,
+            attempt = 3u64,
+            duration_ms = 30_012u64,
+            "payment failed"
+        )
+    };
+}
+
+/// Runs `f` inside two nested spans with 3 fields each.
+fn in_two_spans(f: impl FnOnce()) {
+    let outer = tracing::info_span!(
+        "request",
+        http_route = "/pay",
+        method = "POST",
+        client = "10.0.0.7"
+    );
+    let _o = outer.enter();
+    let inner = tracing::info_span!(
+        "charge",
+        gateway = "bank",
+        attempt = 3u64,
+        region = "eu-west-1"
+    );
+    let _i = inner.enter();
+    f();
+}
+
 fn observe_line(c: &mut Criterion) {
     let t = observe::Telemetry::builder("payment-service")
         .env_source(|_| None)
@@ -27,37 +63,25 @@ fn observe_line(c: &mut Criterion) {
     let mut g = c.benchmark_group("log_line");
     g.throughput(Throughput::Elements(1));
     tracing::dispatcher::with_default(t.dispatch(), || {
-        let outer = tracing::info_span!(
-            "request",
-            http_route = "/pay",
-            method = "POST",
-            client = "10.0.0.7"
-        );
-        let _o = outer.enter();
-        let inner = tracing::info_span!(
-            "charge",
-            gateway = "bank",
-            attempt = 3u64,
-            region = "eu-west-1"
-        );
-        let _i = inner.enter();
-        g.bench_function("observe", |b| {
-            b.iter(|| {
-                observe::event!(
-                    Level::ERROR,
-                    "payment_failed",
-                    order_id = "ord_8f14e45fceea167a",
-                    user = "psn_5d41402abc4b2a76b9719d911017c592",
-                    amount_cents = 129_900u64,
-                    currency = "EUR",
-                    gateway = "bank",
-                    gateway_status_code = 504u64,
-                    attempt = 3u64,
-                    duration_ms = 30_012u64,
-                    "payment failed"
-                )
-            })
-        });
+        in_two_spans(|| {
+            g.bench_function("observe", |b| {
+                b.iter(|| {
+                    observe::event!(
+                        Level::ERROR,
+                        "payment_failed",
+                        order_id = "ord_8f14e45fceea167a",
+                        user = "psn_5d41402abc4b2a76b9719d911017c592",
+                        amount_cents = 129_900u64,
+                        currency = "EUR",
+                        gateway = "bank",
+                        gateway_status_code = 504u64,
+                        attempt = 3u64,
+                        duration_ms = 30_012u64,
+                        "payment failed"
+                    )
+                })
+            });
+        })
     });
     drop(t);
 
@@ -69,35 +93,11 @@ fn observe_line(c: &mut Criterion) {
         .finish();
     let d = tracing::Dispatch::new(sub);
     tracing::dispatcher::with_default(&d, || {
-        let outer = tracing::info_span!(
-            "request",
-            http_route = "/pay",
-            method = "POST",
-            client = "10.0.0.7"
-        );
-        let _o = outer.enter();
-        let inner = tracing::info_span!(
-            "charge",
-            gateway = "bank",
-            attempt = 3u64,
-            region = "eu-west-1"
-        );
-        let _i = inner.enter();
-        g.bench_function("tracing_subscriber_json", |b| {
-            b.iter(|| {
-                tracing::error!(
-                    order_id = "ord_8f14e45fceea167a",
-                    user = "psn_5d41402abc4b2a76b9719d911017c592",
-                    amount_cents = 129_900u64,
-                    currency = "EUR",
-                    gateway = "bank",
-                    gateway_status_code = 504u64,
-                    attempt = 3u64,
-                    duration_ms = 30_012u64,
-                    "payment failed"
-                )
-            })
-        });
+        in_two_spans(|| {
+            g.bench_function("tracing_subscriber_json", |b| {
+                b.iter(|| eight_field_event!())
+            });
+        })
     });
 
     // The floor tracing itself puts under any layer: dispatch, span scope
@@ -124,35 +124,11 @@ fn observe_line(c: &mut Criterion) {
         }
         let d = tracing::Dispatch::new(tracing_subscriber::Registry::default().with(Noop));
         tracing::dispatcher::with_default(&d, || {
-            let outer = tracing::info_span!(
-                "request",
-                http_route = "/pay",
-                method = "POST",
-                client = "10.0.0.7"
-            );
-            let _o = outer.enter();
-            let inner = tracing::info_span!(
-                "charge",
-                gateway = "bank",
-                attempt = 3u64,
-                region = "eu-west-1"
-            );
-            let _i = inner.enter();
-            g.bench_function("tracing_dispatch_floor", |b| {
-                b.iter(|| {
-                    tracing::error!(
-                        order_id = "ord_8f14e45fceea167a",
-                        user = "psn_5d41402abc4b2a76b9719d911017c592",
-                        amount_cents = 129_900u64,
-                        currency = "EUR",
-                        gateway = "bank",
-                        gateway_status_code = 504u64,
-                        attempt = 3u64,
-                        duration_ms = 30_012u64,
-                        "payment failed"
-                    )
-                })
-            });
+            in_two_spans(|| {
+                g.bench_function("tracing_dispatch_floor", |b| {
+                    b.iter(|| eight_field_event!())
+                });
+            })
         });
     }
     // slog + slog-json, the 6 span fields as child-logger context.

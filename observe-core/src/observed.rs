@@ -166,7 +166,11 @@ impl Call {
         } = classified
         else {
             if let (Some(g), Some(s)) = (site.gateway, &a.signals) {
-                let ids = crate::__private::with_span(&a.span, |h| h.sampled_ids()).flatten();
+                let ids = if s.wants_exemplars() {
+                    crate::__private::with_span(&a.span, |h| h.sampled_ids()).flatten()
+                } else {
+                    None
+                };
                 s.gateway_call(Cow::Borrowed(g), GatewayStatus::Success, None, secs, ids);
             }
             return;
@@ -177,7 +181,11 @@ impl Call {
             GatewayStatus::Error
         };
         if let (Some(g), Some(s)) = (site.gateway, &a.signals) {
-            let ids = crate::__private::with_span(&a.span, |h| h.sampled_ids()).flatten();
+            let ids = if s.wants_exemplars() {
+                crate::__private::with_span(&a.span, |h| h.sampled_ids()).flatten()
+            } else {
+                None
+            };
             s.gateway_call(
                 Cow::Borrowed(g),
                 status,

@@ -213,6 +213,12 @@ impl Signals {
         }
     }
 
+    /// Whether measurements should carry span ids (exemplars are on).
+    #[inline]
+    pub fn wants_exemplars(&self) -> bool {
+        self.exemplars.is_some()
+    }
+
     #[inline]
     fn exemplar(&self, instrument: &'static str, attrs: &[KeyValue], value: f64, ids: SpanIds) {
         if let (Some(ex), Some((t, s))) = (&self.exemplars, ids) {

@@ -74,6 +74,8 @@ pub(crate) struct CallsiteInfo {
     pub(crate) bloom: u64,
     /// `,"target":"<target>"`, escaped once.
     pub(crate) target_json: Box<[u8]>,
+    /// The fallback event name (`"<target in snake_case>"`), quoted.
+    pub(crate) inferred_event: Box<[u8]>,
     /// Index of the `message` field, if any (`usize::MAX` otherwise).
     pub(crate) message: usize,
     /// Index of the `event` field, if any (`usize::MAX` otherwise).
@@ -103,8 +105,11 @@ impl CallsiteInfo {
         }
         let mut target_json = b",\"target\":".to_vec();
         json::write_str(&mut target_json, meta.target(), 256);
+        let mut inferred_event = Vec::new();
+        super::write_inferred_event(&mut inferred_event, meta.target());
         CallsiteInfo {
             target_json: target_json.into_boxed_slice(),
+            inferred_event: inferred_event.into_boxed_slice(),
             denied,
             keys: keys.into_boxed_slice(),
             offs: offs.into_boxed_slice(),

@@ -245,7 +245,7 @@ fn severity(l: &Level) -> (Severity, &'static str) {
 
 /// The fallback event name of a plain tracing event: its target in snake_case
 /// (`hyper_util::client::legacy` → `hyper_util_client_legacy`).
-fn write_inferred_event(buf: &mut Vec<u8>, target: &str) {
+pub(crate) fn write_inferred_event(buf: &mut Vec<u8>, target: &str) {
     buf.push(b'"');
     let mut last_us = true;
     let start = buf.len();
@@ -561,7 +561,10 @@ impl ObserveLayer {
             }
             let named = !b.event.is_empty();
             if !named {
-                write_inferred_event(&mut b.event, meta.target());
+                match b.callsites.peek(meta) {
+                    Some(info) => b.event.extend_from_slice(&info.inferred_event),
+                    None => write_inferred_event(&mut b.event, meta.target()),
+                }
             }
             // The head: mandatory keys, message, target.
             let line = &mut b.line;
