@@ -5,7 +5,7 @@
 //! Compiler output changes between releases, so the compile-fail half runs
 //! only on the toolchain the `.stderr` files were written with
 //! ([`STDERR_TOOLCHAIN`]); regenerate them with
-//! `TRYBUILD=overwrite cargo test --test observed_ui` after an upgrade.
+//! `TRYBUILD=overwrite cargo test -p observe-macros --test observed_ui` after an upgrade.
 
 /// `rustc --version` prefix the `.stderr` files match.
 const STDERR_TOOLCHAIN: &str = "rustc 1.95.";
