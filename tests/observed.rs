@@ -727,6 +727,51 @@ async fn gateway_span_is_a_client_span_named_after_the_gateway() {
     assert!(cap.lines.is_empty());
 }
 
+/// The span's times come from the clock reads the call makes for its
+/// duration: wall-clock instants around the call, and the same duration as
+/// `observed.duration` records.
+#[tokio::test]
+async fn span_times_are_wall_clock_and_match_the_recorded_duration() {
+    let before = std::time::SystemTime::now();
+    let (r, cap) = Harness::new("payments")
+        .run_async(slow_charge(Duration::from_millis(30)))
+        .await;
+    let after = std::time::SystemTime::now();
+    assert_eq!(r, Ok(()));
+    let s = span(&cap, "gateway bank");
+    let tolerance = Duration::from_millis(2);
+    assert!(
+        s.start_time + tolerance >= before,
+        "{:?} < {before:?}",
+        s.start_time
+    );
+    assert!(
+        s.end_time <= after + tolerance,
+        "{:?} > {after:?}",
+        s.end_time
+    );
+    let span_secs = s
+        .end_time
+        .duration_since(s.start_time)
+        .expect("end after start")
+        .as_secs_f64();
+    assert!(span_secs >= 0.030, "{span_secs}");
+    let recorded: Vec<f64> = cap
+        .metric("observed.duration")
+        .into_iter()
+        .map(|p| match p.value {
+            MetricValue::Histogram { sum, .. } => sum,
+            ref other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    // Same two clock reads; only the per-thread wall-clock anchor may move.
+    assert!(
+        (recorded[0] - span_secs).abs() < 0.001,
+        "{recorded:?} vs {span_secs}"
+    );
+}
+
 #[tokio::test]
 async fn gateway_success_error_and_timeout_are_counted_apart() {
     let (r, cap) = Harness::new("payments")

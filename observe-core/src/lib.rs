@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alerts;
+mod clock;
 mod context;
 mod error;
 pub mod exemplars;

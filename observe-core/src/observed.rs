@@ -12,12 +12,13 @@
 //! Drop without finish (panic, cancelled future) ──▶ the same, as a failure
 //! ```
 
+use crate::clock::Instant;
+use crate::layer::span_state::SiteFields;
 use crate::outcome::Classified;
 use crate::signals::{GatewayStatus, ObservedBound, Signals};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 /// One annotated function.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub struct Site {
     /// `observed.*` bound to this function, for the first telemetry
     /// instance that calls it (the process's, in production).
     bound: OnceLock<(u64, ObservedBound)>,
+    /// `code.function` (and `gateway`) for the span, encoded once.
+    fields: OnceLock<SiteFields>,
 }
 
 impl Site {
@@ -49,7 +52,14 @@ impl Site {
             gateway,
             log_errors,
             bound: OnceLock::new(),
+            fields: OnceLock::new(),
         }
+    }
+
+    #[inline]
+    fn fields(&'static self) -> &'static SiteFields {
+        self.fields
+            .get_or_init(|| SiteFields::new(self.function, self.gateway))
     }
 
     /// The bound instruments for `signals`, if this site is bound to them.
@@ -89,17 +99,20 @@ impl std::fmt::Debug for Call {
 
 /// Starts a call: creates its span with `make_span` (only when observe is
 /// installed and enabled; otherwise returns `Span::none()` at a few
-/// nanoseconds' cost).
+/// nanoseconds' cost). The span gets the site's `code.function` (and
+/// `gateway`) from `site`, not from `make_span`.
+///
+/// The call owns the span: the body runs in it through [`Call::in_scope`]
+/// (sync) or [`Call::instrument`] (async), and finishing the call closes it,
+/// so one clock read serves both the duration and the span's end.
 #[inline]
-pub fn start(
-    site: &'static Site,
-    make_span: impl FnOnce() -> tracing::Span,
-) -> (Call, tracing::Span) {
+pub fn start(site: &'static Site, make_span: impl FnOnce() -> tracing::Span) -> Call {
     let shared = crate::context::current_shared();
     let Some(shared) = shared.filter(|s| s.traces.is_some()) else {
-        return (Call { site, active: None }, tracing::Span::none());
+        return Call { site, active: None };
     };
-    let span = make_span();
+    let now = Instant::now();
+    let span = crate::layer::with_site(site.fields(), now, make_span);
     let signals = shared.signals.clone();
     let bound = signals.as_ref().and_then(|s| site.bound(s));
     match (bound, &signals) {
@@ -107,22 +120,62 @@ pub fn start(
         (None, Some(s)) => s.observed_active(site.function, site.namespace, 1),
         (None, None) => {}
     }
-    (
-        Call {
-            site,
-            active: Some(Active {
-                signals,
-                bound,
-                start: Instant::now(),
-                span: span.clone(),
-                timed_out: false,
-            }),
-        },
-        span,
-    )
+    Call {
+        site,
+        active: Some(Active {
+            signals,
+            bound,
+            start: now,
+            span,
+            timed_out: false,
+        }),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call's future, polled inside the call's span (entered on every poll).
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Instrumented<'a, F> {
+        span: Option<&'a tracing::Span>,
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Instrumented<'_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.span.map(|s| s.enter());
+        this.inner.poll(cx)
+    }
 }
 
 impl Call {
+    /// Runs `f` inside the call's span.
+    #[inline]
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.active {
+            Some(a) => a.span.in_scope(f),
+            None => f(),
+        }
+    }
+
+    /// `fut`, polled inside the call's span.
+    #[inline]
+    pub fn instrument<F>(&self, fut: F) -> Instrumented<'_, F> {
+        Instrumented {
+            span: self.active.as_ref().map(|a| &a.span),
+            inner: fut,
+        }
+    }
+
     /// Marks the call as timed out (the generated timeout fired).
     pub fn timed_out(&mut self) {
         if let Some(a) = self.active.as_mut() {
@@ -137,8 +190,15 @@ impl Call {
 
     fn record(&mut self, classified: Classified) {
         let Some(a) = self.active.take() else { return };
+        let end = Instant::now();
+        self.report(&a, end, classified);
+        // The call held the span's last handle: it closes now, ending at `end`.
+        crate::layer::close_at(a.span, end);
+    }
+
+    fn report(&self, a: &Active, end: Instant, classified: Classified) {
         let site = self.site;
-        let secs = a.start.elapsed().as_secs_f64();
+        let secs = end.duration_since(a.start).as_secs_f64();
         let classified = if a.timed_out {
             Classified::Failed {
                 error_type: Cow::Borrowed("timeout"),

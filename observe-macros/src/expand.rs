@@ -69,7 +69,7 @@ pub(crate) fn function(func: &Function<'_>, opts: &Options) -> TokenStream {
     }
 }
 
-/// `static __OBSERVE_SITE` and `let (__observe_call, __observe_span) = start(..)`.
+/// `static __OBSERVE_SITE` and `let __observe_call = start(..)`.
 fn prologue(rt: &TokenStream, func: &Function<'_>, opts: &Options) -> TokenStream {
     let fn_name = func.item.sig.ident.unraw().to_string();
     let log_errors = opts.log_errors;
@@ -88,10 +88,6 @@ fn prologue(rt: &TokenStream, func: &Function<'_>, opts: &Options) -> TokenStrea
             quote!(::core::concat!(::core::module_path!(), #suffix))
         }
     };
-    let gateway_fields = opts
-        .gateway
-        .as_ref()
-        .map(|g| quote!(, otel.kind = "client", gateway = #g));
     let user_fields = &opts.fields;
     let call_mut = opts.timeout.as_ref().map(|_| quote!(mut));
     quote! {
@@ -101,17 +97,17 @@ fn prologue(rt: &TokenStream, func: &Function<'_>, opts: &Options) -> TokenStrea
             #gateway_site,
             #log_errors,
         );
-        let (#call_mut __observe_call, __observe_span) = #rt::__private::observed::start(
+        let #call_mut __observe_call = #rt::__private::observed::start(
             &__OBSERVE_SITE,
             || {
                 // Target `observe::observed`: the level filter never
                 // disables observe's own spans (RUST_LOG=warn keeps tracing).
+                // `code.function`, `gateway` and the client kind come from
+                // the site (encoded once), not from span fields.
                 #rt::__private::tracing::span!(
                     target: "observe::observed",
                     #rt::__private::tracing::Level::INFO,
-                    #span_name,
-                    code.function = #fn_name
-                    #gateway_fields
+                    #span_name
                     #(, #user_fields)*
                 )
             },
@@ -154,28 +150,28 @@ fn observed_future(
     let prologue = prologue(rt, func, opts);
     let epilogue = epilogue(rt);
     let ty = out_type(&func.output);
-    let instrumented =
-        quote!(#rt::__private::tracing::Instrument::instrument(#work, __observe_span));
+    let instrumented = quote!(__observe_call.instrument(#work));
     let run = match &opts.timeout {
         None => quote!(#instrumented.await),
         Some(t) => {
             let millis = t.millis;
             let into_error =
                 quote_spanned!(t.span=> ::core::convert::From::from(__observe_elapsed));
-            quote! {
-                match #rt::__private::tokio::time::timeout(
+            // The timed future borrows the call: it ends before `timed_out`.
+            quote! {{
+                let __observe_timed = #rt::__private::tokio::time::timeout(
                     ::core::time::Duration::from_millis(#millis),
                     #instrumented,
                 )
-                .await
-                {
+                .await;
+                match __observe_timed {
                     ::core::result::Result::Ok(__observe_value) => __observe_value,
                     ::core::result::Result::Err(__observe_elapsed) => {
                         __observe_call.timed_out();
                         ::core::result::Result::Err(#into_error)
                     }
                 }
-            }
+            }}
         }
     };
     quote! {
@@ -197,7 +193,7 @@ fn sync_body(rt: &TokenStream, func: &Function<'_>, opts: &Options, block: &Bloc
     let ty = out_type(&func.output);
     quote! {{
         #prologue
-        let __observe_out #ty = __observe_span.in_scope(#closure);
+        let __observe_out #ty = __observe_call.in_scope(#closure);
         #epilogue
     }}
 }

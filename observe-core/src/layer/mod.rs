@@ -33,9 +33,9 @@ use opentelemetry::trace::{
 use opentelemetry::{InstrumentationScope, Key, KeyValue};
 use opentelemetry_sdk::logs::SdkLogger;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks, SpanProcessor};
-use span_state::{hex_ids, SpanRecord, SpanState, FLAG_RANDOM, FLAG_SAMPLED};
+use span_state::{hex_ids, SiteFields, SpanRecord, SpanState, FLAG_RANDOM, FLAG_SAMPLED};
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -58,7 +58,7 @@ impl Clock {
     #[inline]
     pub(crate) fn now(&self) -> SystemTime {
         match self {
-            Clock::System => SystemTime::now(),
+            Clock::System => crate::clock::wall_now(),
             Clock::Fixed(t) => *t,
         }
     }
@@ -184,8 +184,15 @@ pub(crate) struct PendingContext {
     pub(crate) propagated: Option<Arc<span_state::Propagated>>,
 }
 
+/// Target of the spans `#[observed]` opens.
+pub(crate) const OBSERVED_TARGET: &str = "observe::observed";
+
 thread_local! {
     static PENDING: RefCell<Option<PendingContext>> = const { RefCell::new(None) };
+    static PENDING_SITE: Cell<Option<(&'static SiteFields, crate::clock::Instant)>> =
+        const { Cell::new(None) };
+    /// (span id, end) of an `#[observed]` span about to close on this thread.
+    static PENDING_END: Cell<Option<(u64, crate::clock::Instant)>> = const { Cell::new(None) };
     static BUFS: RefCell<LineBufs> = RefCell::new(LineBufs::default());
 }
 
@@ -206,6 +213,31 @@ pub(crate) fn with_pending<R>(cx: PendingContext, f: impl FnOnce() -> R) -> R {
     let r = f();
     PENDING.with(|p| p.borrow_mut().take());
     r
+}
+
+/// Runs `f` (which creates an `#[observed]` span) with `site` as that
+/// span's fixed fields and `start` as its start (the clock read the call
+/// already made for its duration).
+#[inline]
+pub(crate) fn with_site<R>(
+    site: &'static SiteFields,
+    start: crate::clock::Instant,
+    f: impl FnOnce() -> R,
+) -> R {
+    PENDING_SITE.with(|p| p.set(Some((site, start))));
+    let r = f();
+    PENDING_SITE.with(|p| p.set(None));
+    r
+}
+
+/// Drops `span` (closing it, if this is its last handle) with `end` as its
+/// end time.
+#[inline]
+pub(crate) fn close_at(span: tracing::Span, end: crate::clock::Instant) {
+    let Some(id) = span.id() else { return };
+    PENDING_END.with(|p| p.set(Some((id.into_u64(), end))));
+    drop(span);
+    PENDING_END.with(|p| p.set(None));
 }
 
 /// The tracing [`Layer`](tracing_subscriber::Layer) of observe. Built by
@@ -369,6 +401,10 @@ impl ObserveLayer {
                 }
             };
         let span_id = sh.next_id();
+        let (site, site_start) = match meta.target() == OBSERVED_TARGET {
+            true => PENDING_SITE.with(Cell::take).unzip(),
+            false => (None, None),
+        };
         let sampled = match &sh.traces {
             Some(t) => t.sampler.should_sample(parent_sampled, trace_id),
             None => false,
@@ -394,6 +430,7 @@ impl ObserveLayer {
             fields: Vec::new(),
             index: Vec::new(),
             bloom: 0,
+            site,
             record: None,
             request,
             local_root,
@@ -401,6 +438,12 @@ impl ObserveLayer {
         };
         let mut special = SpanSpecial::default();
         let mut attributes = Vec::new();
+        if sampled {
+            if let Some(site) = site {
+                attributes.reserve_exact(site.index.len() + meta.fields().len());
+                site.attributes(&mut attributes);
+            }
+        }
         {
             let info = fields::callsite_info(meta, &sh.redactor);
             let mut sink = SpanFieldSink {
@@ -427,8 +470,13 @@ impl ObserveLayer {
             };
             state.record = Some(SpanRecord {
                 name,
-                kind: special.kind.unwrap_or(SpanKind::Internal),
-                start: sh.clock.now(),
+                kind: special
+                    .kind
+                    .unwrap_or_else(|| site.map_or(SpanKind::Internal, SiteFields::kind)),
+                start: match (sh.clock, site_start) {
+                    (Clock::System, Some(at)) => crate::clock::wall_at(at),
+                    (clock, _) => clock.now(),
+                },
                 parent_span_id,
                 parent_remote,
                 attributes,
@@ -440,7 +488,9 @@ impl ObserveLayer {
         state
     }
 
-    fn finish(&self, mut state: SpanState) {
+    /// Ends a span: flushes its request's held-back lines and returns its
+    /// export data, if it was recorded.
+    fn finish(&self, state: &mut SpanState, id: &Id) -> Option<SpanData> {
         let sh = &*self.shared;
         let failed = state
             .record
@@ -454,10 +504,8 @@ impl ObserveLayer {
                 self.finish_request(req);
             }
         }
-        let Some(trace) = &sh.traces else { return };
-        let Some(rec) = state.record.take() else {
-            return;
-        };
+        let trace = sh.traces.as_ref()?;
+        let rec = state.record.take()?;
         let trace_state = state.trace_state();
         let mut events = SpanEvents::default();
         events.events = rec.events;
@@ -476,7 +524,12 @@ impl ObserveLayer {
             span_kind: rec.kind,
             name: rec.name,
             start_time: rec.start,
-            end_time: sh.clock.now(),
+            end_time: match (sh.clock, PENDING_END.with(Cell::get)) {
+                (Clock::System, Some((closing, at))) if closing == id.into_u64() => {
+                    crate::clock::wall_at(at)
+                }
+                (clock, _) => clock.now(),
+            },
             attributes: rec.attributes,
             dropped_attributes_count: 0,
             events,
@@ -484,7 +537,7 @@ impl ObserveLayer {
             status: rec.status,
             instrumentation_scope: trace.scope.clone(),
         };
-        sh.export(data);
+        Some(data)
     }
 
     /// The local root of a request ended: write its held-back lines if it failed.
@@ -597,21 +650,24 @@ impl ObserveLayer {
                     synthetic = st.synthetic;
                     recorded = st.record.is_some();
                 }
-                if bloom & st.bloom == 0 {
-                    // No name of this span was written yet: copy all its fields at once.
-                    tail.extend_from_slice(&st.fields);
-                    b.names.extend(st.index.iter().map(|e| e.0));
-                    bloom |= st.bloom;
-                    continue;
+                if let Some(site) = st.site {
+                    append_fields(
+                        tail,
+                        &mut b.names,
+                        &mut bloom,
+                        &site.json,
+                        &site.index,
+                        site.bloom,
+                    );
                 }
-                for &(name, start, end, bit) in &st.index {
-                    if bloom & bit != 0 && seen(&b.names, name) {
-                        continue;
-                    }
-                    bloom |= bit;
-                    tail.extend_from_slice(&st.fields[start as usize..end as usize]);
-                    b.names.push(name);
-                }
+                append_fields(
+                    tail,
+                    &mut b.names,
+                    &mut bloom,
+                    &st.fields,
+                    &st.index,
+                    st.bloom,
+                );
             }
             if trace.is_none() {
                 line.extend_from_slice(b",\"trace_id\":null,\"span_id\":null");
@@ -729,6 +785,33 @@ impl ObserveLayer {
     }
 }
 
+/// Appends a span's `,"k":v` entries whose names are not on the line yet.
+#[inline]
+fn append_fields(
+    tail: &mut Vec<u8>,
+    names: &mut Vec<&'static str>,
+    bloom: &mut u64,
+    json: &[u8],
+    index: &[(&'static str, u32, u32, u64)],
+    part_bloom: u64,
+) {
+    if *bloom & part_bloom == 0 {
+        // No name of this part was written yet: copy all its fields at once.
+        tail.extend_from_slice(json);
+        names.extend(index.iter().map(|e| e.0));
+        *bloom |= part_bloom;
+        return;
+    }
+    for &(name, start, end, bit) in index {
+        if *bloom & bit != 0 && seen(names, name) {
+            continue;
+        }
+        *bloom |= bit;
+        tail.extend_from_slice(&json[start as usize..end as usize]);
+        names.push(name);
+    }
+}
+
 /// Whether `name` was written already (same address first: call-site names are static).
 #[inline]
 fn seen(names: &[&'static str], name: &'static str) -> bool {
@@ -805,9 +888,14 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let state = span.extensions_mut().remove::<SpanState>();
-        if let Some(state) = state {
-            self.finish(state);
+        // Finished in place: the registry frees the state with the span.
+        let mut ext = span.extensions_mut();
+        let data = ext
+            .get_mut::<SpanState>()
+            .and_then(|st| self.finish(st, &id));
+        drop(ext);
+        if let Some(data) = data {
+            self.shared.export(data);
         }
     }
 }

@@ -27,6 +27,9 @@ pub(crate) struct SpanState {
     /// (name, start, end, Bloom bit of the name).
     pub(crate) index: Vec<(&'static str, u32, u32, u64)>,
     pub(crate) bloom: u64,
+    /// Fields of the `#[observed]` call site that made this span (encoded
+    /// once per site), written before `fields`.
+    pub(crate) site: Option<&'static SiteFields>,
     pub(crate) record: Option<SpanRecord>,
     /// Per-request state (server requests and log sampling); shared by a local trace.
     pub(crate) request: Option<Arc<RequestState>>,
@@ -34,6 +37,60 @@ pub(crate) struct SpanState {
     pub(crate) local_root: bool,
     /// Synthetic traffic (baggage `synthetic=true`), inherited by children.
     pub(crate) synthetic: bool,
+}
+
+/// The fixed fields of one `#[observed]` call site (`code.function`, and
+/// `gateway` in gateway mode), encoded once instead of on every call.
+#[derive(Debug)]
+pub(crate) struct SiteFields {
+    /// `,"k":v` entries, as in [`SpanState::fields`].
+    pub(crate) json: Box<[u8]>,
+    pub(crate) index: Box<[(&'static str, u32, u32, u64)]>,
+    pub(crate) bloom: u64,
+    pub(crate) function: &'static str,
+    pub(crate) gateway: Option<&'static str>,
+}
+
+impl SiteFields {
+    pub(crate) fn new(function: &'static str, gateway: Option<&'static str>) -> Self {
+        let mut json = Vec::new();
+        let mut index = Vec::new();
+        let mut bloom = 0;
+        let entries =
+            std::iter::once(("code.function", function)).chain(gateway.map(|g| ("gateway", g)));
+        for (name, value) in entries {
+            let start = json.len() as u32;
+            json.push(b',');
+            crate::layer::fields::write_field_key(&mut json, name);
+            crate::log::json::write_str(&mut json, value, usize::MAX);
+            let bit = crate::layer::fields::name_bit(name);
+            index.push((name, start, json.len() as u32, bit));
+            bloom |= bit;
+        }
+        SiteFields {
+            json: json.into_boxed_slice(),
+            index: index.into_boxed_slice(),
+            bloom,
+            function,
+            gateway,
+        }
+    }
+
+    /// The exported span's attributes for these fields.
+    pub(crate) fn attributes(&self, into: &mut Vec<KeyValue>) {
+        into.push(KeyValue::new("code.function", self.function));
+        if let Some(g) = self.gateway {
+            into.push(KeyValue::new("gateway", g));
+        }
+    }
+
+    pub(crate) fn kind(&self) -> SpanKind {
+        if self.gateway.is_some() {
+            SpanKind::Client
+        } else {
+            SpanKind::Internal
+        }
+    }
 }
 
 /// Context received with a request that goes on with every outbound call.
