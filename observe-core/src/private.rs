@@ -111,7 +111,7 @@ impl SpanHandle<'_> {
 
     /// Trace id and span id as lowercase hex (`[u8; 48]`: 32 then 16).
     pub fn ids_hex(&self) -> &[u8; 48] {
-        &self.st.ids_hex
+        self.st.ids_hex()
     }
 
     /// The request this span belongs to.

@@ -151,6 +151,10 @@ struct Shared {
     /// Wakes the worker when a full batch is waiting.
     notify: Notify,
     max_batch: usize,
+    /// Set by `shutdown`: an export already in flight ends by this deadline
+    /// too (else a shutdown could wait a whole export timeout behind it).
+    shutdown_at: Mutex<Option<Instant>>,
+    shutdown_notify: Notify,
 }
 
 /// The producer side of a pipeline: a bounded channel and the worker's controls.
@@ -191,6 +195,8 @@ impl<T: Send + 'static> Queue<T> {
             pending: AtomicUsize::new(0),
             notify: Notify::new(),
             max_batch: config.max_export_batch_size,
+            shutdown_at: Mutex::new(None),
+            shutdown_notify: Notify::new(),
         });
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let stats = Arc::new(DropStats::new(signal));
@@ -200,6 +206,7 @@ impl<T: Send + 'static> Queue<T> {
             control: ctl_rx,
             stats: Arc::clone(&stats),
             config: config.clone(),
+            cut_by_shutdown: false,
         };
         let thread = spawn_worker(signal, make, move |exporter| worker.run(exporter))?;
         Ok(Queue {
@@ -262,6 +269,12 @@ impl<T: Send + 'static> Pipeline for Queue<T> {
         }
         let (reply, rx) = sync_channel(1);
         let deadline = Instant::now() + timeout;
+        *self
+            .shared
+            .shutdown_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+        self.shared.shutdown_notify.notify_one();
         // The worker keeps the deadline itself; the margin lets its answer arrive.
         let r = request(
             &self.control,
@@ -377,6 +390,8 @@ struct WorkerParts<T> {
     control: mpsc::UnboundedReceiver<Control>,
     stats: Arc<DropStats>,
     config: BatchConfig,
+    /// An export was cut short by the shutdown deadline.
+    cut_by_shutdown: bool,
 }
 
 /// How a drain ended.
@@ -401,7 +416,10 @@ impl<T: Send + 'static> WorkerParts<T> {
                         next = tokio::time::Instant::now() + delay;
                     }
                     Some(Control::Shutdown { deadline, reply }) => {
-                        let r = self.drain(&mut exporter, Some(deadline)).await;
+                        let r = match self.drain(&mut exporter, Some(deadline)).await {
+                            Drained::Done if self.cut_by_shutdown => Drained::Deadline,
+                            r => r,
+                        };
                         exporter.shutdown();
                         self.stats.maybe_report(Instant::now());
                         let _ = reply.send(result(r));
@@ -417,7 +435,10 @@ impl<T: Send + 'static> WorkerParts<T> {
                     }
                 },
                 () = self.shared.notify.notified() => {
-                    while self.shared.pending.load(Ordering::Acquire) >= self.shared.max_batch {
+                    // Once a shutdown began, the control arm takes over.
+                    while self.shared.pending.load(Ordering::Acquire) >= self.shared.max_batch
+                        && !self.shutting_down()
+                    {
                         if self.export_batch(&mut exporter, None).await.0 == 0 {
                             break;
                         }
@@ -430,6 +451,14 @@ impl<T: Send + 'static> WorkerParts<T> {
             }
             self.stats.maybe_report(Instant::now());
         }
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.shared
+            .shutdown_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// Exports what was queued when it was called, batch by batch. With a
@@ -487,22 +516,52 @@ impl<T: Send + 'static> WorkerParts<T> {
             return (0, Ok(()));
         }
         self.shared.pending.fetch_sub(n, Ordering::AcqRel);
+        let started = Instant::now();
         let mut limit = self.config.export_timeout;
         let mut by_deadline = false;
-        if let Some(d) = deadline {
-            let left = d.saturating_duration_since(Instant::now());
+        let shutdown_at = *self
+            .shared
+            .shutdown_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = deadline.or(shutdown_at) {
+            let left = d.saturating_duration_since(started);
             if left < limit {
                 limit = left;
                 by_deadline = true;
             }
         }
-        match tokio::time::timeout(limit, exporter.export(batch)).await {
+        let export = exporter.export(batch);
+        tokio::pin!(export);
+        let sleep = tokio::time::sleep(limit);
+        tokio::pin!(sleep);
+        let outcome = loop {
+            tokio::select! {
+                r = &mut export => break Some(r),
+                () = &mut sleep => break None,
+                // A shutdown began while this export was in flight: it now
+                // ends by the shutdown's deadline as well.
+                () = self.shared.shutdown_notify.notified(), if !by_deadline => {
+                    let at = *self.shared.shutdown_at.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(d) = at {
+                        let left = d.saturating_duration_since(started);
+                        if left < limit {
+                            limit = left;
+                            by_deadline = true;
+                            sleep.as_mut().reset(tokio::time::Instant::from_std(started + limit));
+                        }
+                    }
+                }
+            }
+        };
+        match outcome.ok_or(()) {
             Ok(Ok(())) => (n, Ok(())),
             Ok(Err(e)) => {
                 self.stats.add(DropReason::ExportFailed, n as u64);
                 (n, Err(e))
             }
             Err(_) if by_deadline => {
+                self.cut_by_shutdown = true;
                 self.stats.add(DropReason::ShutdownTimeout, n as u64);
                 (
                     n,
@@ -538,10 +597,13 @@ mod tests {
         batches: Arc<StdMutex<Vec<usize>>>,
         fail: Arc<AtomicBool>,
         delay: Duration,
+        /// Exports begun.
+        started: Arc<AtomicUsize>,
     }
 
     impl Export<u32> for Probe {
         async fn export(&mut self, batch: Vec<u32>) -> Result<(), String> {
+            self.started.fetch_add(1, Ordering::AcqRel);
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
             }
@@ -635,5 +697,38 @@ mod tests {
         // After shutdown, pushes are ignored.
         q.push(7);
         assert_eq!(q.stats.get(DropReason::QueueFull), 0);
+    }
+
+    /// A shutdown that begins while an export hangs ends by its own
+    /// deadline, not the export timeout, and counts the batch in flight
+    /// with the ones still queued.
+    #[test]
+    fn shutdown_cuts_short_an_export_in_flight() {
+        let slow = Probe {
+            delay: Duration::from_secs(20),
+            ..Probe::default()
+        };
+        let q = start(
+            &slow,
+            BatchConfig::default()
+                .max_export_batch_size(2)
+                .export_timeout(Duration::from_secs(30)),
+        );
+        q.push(1);
+        q.push(2);
+        let t0 = Instant::now();
+        while slow.started.load(Ordering::Acquire) == 0 {
+            assert!(t0.elapsed() < Duration::from_secs(5), "export never began");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for i in 3..7 {
+            q.push(i);
+        }
+        let t0 = Instant::now();
+        assert!(q.shutdown(Duration::from_millis(300)).is_err());
+        let took = t0.elapsed();
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert_eq!(q.stats.get(DropReason::ShutdownTimeout), 6);
+        assert_eq!(q.stats.get(DropReason::ExportFailed), 0);
     }
 }

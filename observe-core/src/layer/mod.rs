@@ -33,7 +33,7 @@ use opentelemetry::trace::{
 use opentelemetry::{InstrumentationScope, Key, KeyValue};
 use opentelemetry_sdk::logs::SdkLogger;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks, SpanProcessor};
-use span_state::{hex_ids, SiteFields, SpanRecord, SpanState, FLAG_RANDOM, FLAG_SAMPLED};
+use span_state::{SiteFields, SpanRecord, SpanState, FLAG_RANDOM, FLAG_SAMPLED};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -421,21 +421,12 @@ impl ObserveLayer {
             }
             None => None,
         };
-        let mut state = SpanState {
-            trace_id,
-            span_id,
-            flags,
-            propagated,
-            ids_hex: hex_ids(trace_id, span_id),
-            fields: Vec::new(),
-            index: Vec::new(),
-            bloom: 0,
-            site,
-            record: None,
-            request,
-            local_root,
-            synthetic,
-        };
+        let mut state = SpanState::new(trace_id, span_id, flags);
+        state.propagated = propagated;
+        state.site = site;
+        state.request = request;
+        state.local_root = local_root;
+        state.synthetic = synthetic;
         let mut special = SpanSpecial::default();
         let mut attributes = Vec::new();
         if sampled {
@@ -444,7 +435,7 @@ impl ObserveLayer {
                 site.attributes(&mut attributes);
             }
         }
-        {
+        if !meta.fields().is_empty() {
             let info = fields::callsite_info(meta, &sh.redactor);
             let mut sink = SpanFieldSink {
                 json: &mut state.fields,
@@ -642,9 +633,9 @@ impl ObserveLayer {
                 if trace.is_none() {
                     trace = Some((st.trace_id, st.span_id, st.flags));
                     line.extend_from_slice(b",\"trace_id\":\"");
-                    line.extend_from_slice(&st.ids_hex[..32]);
+                    line.extend_from_slice(&st.ids_hex()[..32]);
                     line.extend_from_slice(b"\",\"span_id\":\"");
-                    line.extend_from_slice(&st.ids_hex[32..]);
+                    line.extend_from_slice(&st.ids_hex()[32..]);
                     line.push(b'"');
                     request.clone_from(&st.request);
                     synthetic = st.synthetic;

@@ -19,8 +19,9 @@ pub(crate) struct SpanState {
     pub(crate) flags: u8,
     /// `tracestate` and baggage received from the remote parent, shared by the local trace.
     pub(crate) propagated: Option<Arc<Propagated>>,
-    /// `trace_id` (32) then `span_id` (16), lowercase hex.
-    pub(crate) ids_hex: [u8; 48],
+    /// `trace_id` (32) then `span_id` (16), lowercase hex: encoded when
+    /// first needed (most spans never write a line or inject a header).
+    ids_hex: std::sync::OnceLock<[u8; 48]>,
     /// `,"k":v` entries; `index` gives each entry's name and range, `bloom`
     /// the Bloom bits of all names.
     pub(crate) fields: Vec<u8>,
@@ -130,12 +131,38 @@ pub(crate) fn hex_ids(trace_id: u128, span_id: u64) -> [u8; 48] {
 }
 
 impl SpanState {
+    /// The state of a new span, without fields.
+    pub(crate) fn new(trace_id: u128, span_id: u64, flags: u8) -> Self {
+        SpanState {
+            trace_id,
+            span_id,
+            flags,
+            propagated: None,
+            ids_hex: std::sync::OnceLock::new(),
+            fields: Vec::new(),
+            index: Vec::new(),
+            bloom: 0,
+            site: None,
+            record: None,
+            request: None,
+            local_root: false,
+            synthetic: false,
+        }
+    }
+
+    /// `trace_id` (32) then `span_id` (16), lowercase hex.
+    #[inline]
+    pub(crate) fn ids_hex(&self) -> &[u8; 48] {
+        self.ids_hex
+            .get_or_init(|| hex_ids(self.trace_id, self.span_id))
+    }
+
     pub(crate) fn trace_id_hex(&self) -> &str {
-        std::str::from_utf8(&self.ids_hex[..32]).unwrap_or_default()
+        std::str::from_utf8(&self.ids_hex()[..32]).unwrap_or_default()
     }
 
     pub(crate) fn span_id_hex(&self) -> &str {
-        std::str::from_utf8(&self.ids_hex[32..]).unwrap_or_default()
+        std::str::from_utf8(&self.ids_hex()[32..]).unwrap_or_default()
     }
 
     pub(crate) fn span_context(&self) -> opentelemetry::trace::SpanContext {
