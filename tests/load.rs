@@ -1,23 +1,49 @@
-//! Telemetry under load while the receiver fails: an instrumented axum
-//! service keeps serving while the OTLP endpoint refuses, then black-holes
-//! (accepts and never answers), then recovers. Every request succeeds,
-//! latency stays close to the receiver-up run, resident memory stays
-//! bounded, export resumes, and drops are counted (the figures are printed).
-//! Bounded: a few thousand requests per phase, all on 127.0.0.1.
+//! Telemetry under sustained load while the receiver fails, over real TCP.
+//!
+//! An axum service instrumented with observe serves a steady 2,000
+//! requests/s (open loop: requests are sent on schedule whatever the answers
+//! do) for `OBSERVE_LOAD_SECS` seconds per phase (default 30) while the OTLP
+//! endpoint (a real receiver behind [`support::proxy`]) is up, refuses
+//! connections, black-holes them (accepts, never answers), and recovers;
+//! then the telemetry is shut down in the middle of more load.
+//!
+//! Asserted: no request fails; p99 latency of every failure phase stays
+//! within 10% (plus 1 ms of scheduling noise) of the receiver-up phase;
+//! resident memory while the receiver fails stays under 64 MiB above the
+//! receiver-up level; spans delivered + `observe.telemetry.dropped{signal=
+//! "traces"}` = spans produced, exactly, and the same for log records;
+//! export resumes after recovery; and every span and log record of a request
+//! answered before the shutdown began reaches the receiver, with the request
+//! duration histogram counting every such request. The figures are printed
+//! (`-- --nocapture`) and kept in docs/reliability.md.
 
 mod support;
 
-use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
-use http::Request;
-use observe::{LogOutput, MemorySink, Telemetry};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use observe::{LogOutput, SyncWriter, Telemetry};
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::proxy::{Mode, Proxy};
 use support::{env, RValue, Receiver};
-use tower::ServiceExt;
 
-const REQUESTS: usize = 3000;
+/// Requests per second.
+const RATE: u64 = 2000;
+
+fn phase_secs() -> u64 {
+    std::env::var("OBSERVE_LOAD_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+}
 
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -30,175 +56,293 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-/// Serves `REQUESTS` requests; returns (p50, p99) latency in microseconds.
-async fn phase(app: &Router) -> (u64, u64) {
-    let mut lat = Vec::with_capacity(REQUESTS);
-    for i in 0..REQUESTS {
-        let t = Instant::now();
-        let res = app
-            .clone()
-            .oneshot(
-                Request::get(format!("/orders/{i}"))
-                    .body(Body::empty())
-                    .expect("request"),
-            )
-            .await
-            .expect("infallible");
-        assert_eq!(res.status(), 200, "no request fails");
-        let _ = axum::body::to_bytes(res.into_body(), 1024).await;
-        lat.push(t.elapsed().as_micros() as u64);
+/// stdout stand-in: counts the JSON lines written.
+#[derive(Clone, Default)]
+struct LineCounter(Arc<AtomicU64>);
+
+impl Write for LineCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.0.fetch_add(n, Ordering::Relaxed);
+        Ok(buf.len())
     }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+
+/// One answered request.
+struct Sample {
+    latency_us: u64,
+    done: Instant,
+    trace_id: String,
+}
+
+async fn one(client: HttpClient, addr: SocketAddr, i: u64) -> Sample {
+    let t = Instant::now();
+    let uri = format!("http://{addr}/orders/{i}");
+    let res = client
+        .get(uri.parse().expect("uri"))
+        .await
+        .unwrap_or_else(|e| panic!("request {i} failed: {e}"));
+    assert_eq!(res.status(), 200, "request {i}");
+    let trace_id = res
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.get(3..35))
+        .expect("traceparent on the response")
+        .to_owned();
+    res.into_body().collect().await.expect("body");
+    Sample {
+        latency_us: t.elapsed().as_micros() as u64,
+        done: Instant::now(),
+        trace_id,
+    }
+}
+
+/// A phase's results.
+struct Phase {
+    samples: Vec<Sample>,
+    p50: u64,
+    p99: u64,
+    max_rss: u64,
+}
+
+/// Sends `RATE` requests/s for `secs` seconds on schedule (1 ms ticks), and
+/// samples resident memory meanwhile.
+async fn drive(client: &HttpClient, addr: SocketAddr, first: u64, secs: u64) -> Phase {
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let per_tick = RATE / 1000;
+    let mut set = tokio::task::JoinSet::new();
+    let mut max_rss = rss_bytes();
+    for n in 0..secs * 1000 {
+        tick.tick().await;
+        for k in 0..per_tick {
+            set.spawn(one(client.clone(), addr, first + n * per_tick + k));
+        }
+        if n % 100 == 0 {
+            max_rss = max_rss.max(rss_bytes());
+        }
+    }
+    let mut samples = Vec::with_capacity((secs * RATE) as usize);
+    while let Some(r) = set.join_next().await {
+        samples.push(r.expect("request task"));
+    }
+    let mut lat: Vec<u64> = samples.iter().map(|s| s.latency_us).collect();
     lat.sort_unstable();
-    (lat[REQUESTS / 2], lat[REQUESTS * 99 / 100])
+    Phase {
+        p50: lat[lat.len() / 2],
+        p99: lat[lat.len() * 99 / 100],
+        samples,
+        max_rss: max_rss.max(rss_bytes()),
+    }
 }
 
-fn app() -> Router {
-    Router::new()
-        .route(
-            "/orders/{id}",
-            get(|| async {
-                observe::info!("order_read");
-                "ok"
-            }),
-        )
-        .layer(observe::tower::ObserveLayer::new())
-}
-
-fn dropped(rx: &Receiver, signal: &str) -> f64 {
+fn dropped(rx: &Receiver, signal: &str) -> u64 {
     rx.metric_points("observe.telemetry.dropped")
         .into_iter()
         .filter(|p| p.attributes["signal"] == signal)
         .map(|p| match p.value {
-            RValue::Number(n) => n,
-            RValue::Histogram { .. } => f64::NAN,
+            RValue::Number(n) => n as u64,
+            RValue::Histogram { .. } => panic!("a counter"),
         })
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn receiver_down_black_holed_and_recovering() {
+fn request_count(rx: &Receiver) -> u64 {
+    rx.metric_points("http.server.request.duration")
+        .into_iter()
+        .map(|p| match p.value {
+            RValue::Histogram { count, .. } => count,
+            RValue::Number(_) => panic!("a histogram"),
+        })
+        .sum()
+}
+
+/// Blocks this runtime thread while `f` runs (a proxy switch, a flush).
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    tokio::task::block_in_place(f)
+}
+
+#[test]
+fn refusing_black_holed_and_recovering_receiver_under_sustained_load() {
+    let secs = phase_secs();
     let rx = Receiver::start();
+    rx.set_lean();
     let metrics_rx = Receiver::start();
-    // A black hole: accepts connections and never answers.
-    let hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let hole_addr = hole.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in hole.incoming().flatten() {
-            held.push(conn);
-            if held.len() > 64 {
-                break;
+    let proxy = Proxy::start(rx.http_addr);
+    let lines = LineCounter::default();
+    let endpoint = proxy.endpoint();
+    let guard = Telemetry::builder("load-test")
+        .env_source(env(&[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                &format!("{endpoint}/v1/traces"),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                &format!("{endpoint}/v1/logs"),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                &format!("{}/v1/metrics", metrics_rx.http_endpoint()),
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "200"),
+        ]))
+        .log_output(LogOutput::Sink(Arc::new(SyncWriter::new(lines.clone()))))
+        .init()
+        .expect("telemetry");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = Router::new()
+            .route(
+                "/orders/{id}",
+                get(|| async {
+                    observe::info!("order_read");
+                    "ok"
+                }),
+            )
+            .layer(observe::tower::ObserveLayer::new());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let per_phase = secs * RATE;
+
+        let up = drive(&client, addr, 0, secs).await;
+        blocking(|| proxy.set_mode(Mode::Refuse));
+        let refusing = drive(&client, addr, per_phase, secs).await;
+        blocking(|| proxy.set_mode(Mode::Hole));
+        let hole = drive(&client, addr, 2 * per_phase, secs).await;
+        blocking(|| proxy.set_mode(Mode::Up));
+        let delivered_before_recovery = rx.spans().len();
+        let recovered = drive(&client, addr, 3 * per_phase, secs).await;
+
+        // Quiescent: everything produced so far is delivered or counted.
+        blocking(|| {
+            for _ in 0..2 {
+                guard.flush(Duration::from_secs(10)).expect("flush");
             }
+        });
+        let produced = 4 * per_phase;
+        let spans = rx.spans();
+        let received = spans.len() as u64;
+        let distinct: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+        let delivered = distinct.len() as u64;
+        let dropped_spans = dropped(&metrics_rx, "traces");
+        let lines_written = lines.0.load(Ordering::Relaxed);
+        let records = rx.log_records().len() as u64;
+        let dropped_logs = dropped(&metrics_rx, "logs");
+        let failing_rss = refusing.max_rss.max(hole.max_rss);
+        eprintln!(
+            "load: {RATE} req/s x {secs} s per phase; p50/p99 µs: up {}/{}, refusing {}/{}, \
+             black-holed {}/{}, recovered {}/{}",
+            up.p50,
+            up.p99,
+            refusing.p50,
+            refusing.p99,
+            hole.p50,
+            hole.p99,
+            recovered.p50,
+            recovered.p99
+        );
+        eprintln!(
+            "load: spans produced {produced}, received {received}, distinct {delivered}, \
+             dropped {dropped_spans}; log lines {lines_written}, records received {records}, \
+             dropped {dropped_logs}; rss up {} KiB, max while failing {} KiB",
+            up.max_rss / 1024,
+            failing_rss / 1024
+        );
+
+        assert_eq!(received, delivered, "no span delivered twice");
+        assert!(
+            delivered > delivered_before_recovery as u64,
+            "export resumed after recovery"
+        );
+        assert!(dropped_spans > 0, "the failures dropped spans");
+        assert_eq!(
+            delivered + dropped_spans,
+            produced,
+            "every span delivered or counted"
+        );
+        assert_eq!(
+            records + dropped_logs,
+            lines_written,
+            "every log record delivered or counted"
+        );
+        for (name, phase) in [
+            ("refusing", &refusing),
+            ("black-holed", &hole),
+            ("recovered", &recovered),
+        ] {
+            let bound = up.p99 + up.p99 / 10 + 1000;
+            assert!(
+                phase.p99 <= bound,
+                "{name}: p99 {} µs, receiver up {} µs (bound {bound} µs)",
+                phase.p99,
+                up.p99
+            );
         }
-        std::thread::sleep(Duration::from_secs(600));
+        assert!(
+            failing_rss.saturating_sub(up.max_rss) < 64 << 20,
+            "rss grew {} KiB while the receiver failed",
+            failing_rss.saturating_sub(up.max_rss) / 1024
+        );
+
+        // Shutdown in the middle of load: everything answered before it
+        // began reaches the receiver.
+        let during = {
+            let client = client.clone();
+            tokio::spawn(async move { drive(&client, addr, 4 * per_phase, 3).await })
+        };
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let began = Instant::now();
+        let shut = tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(10)));
+        let during = during.await.expect("load during shutdown");
+        shut.await.expect("shutdown task").expect("shutdown");
+        let before: Vec<&Sample> = during.samples.iter().filter(|s| s.done < began).collect();
+        let span_traces: HashSet<String> = rx.spans().into_iter().map(|s| s.trace_id).collect();
+        let log_traces: HashSet<String> = rx
+            .log_records()
+            .into_iter()
+            .filter(|l| l.event_name == "order_read")
+            .map(|l| l.trace_id)
+            .collect();
+        let lost_spans = before
+            .iter()
+            .filter(|s| !span_traces.contains(&s.trace_id))
+            .count();
+        let lost_logs = before
+            .iter()
+            .filter(|s| !log_traces.contains(&s.trace_id))
+            .count();
+        let counted = request_count(&metrics_rx);
+        eprintln!(
+            "load: shutdown under load: {} requests answered before it began, {} during/after; \
+             spans missing {lost_spans}, records missing {lost_logs}; duration count {counted}",
+            before.len(),
+            during.samples.len() - before.len()
+        );
+        assert!(!before.is_empty(), "load ran before the shutdown");
+        assert_eq!(lost_spans, 0, "spans recorded before shutdown delivered");
+        assert_eq!(lost_logs, 0, "log records before shutdown delivered");
+        assert!(
+            counted >= produced + before.len() as u64,
+            "duration histogram counts every request answered before shutdown: {counted}"
+        );
     });
-
-    let sink = MemorySink::new();
-    let traces = rx.http_endpoint();
-    let metrics = metrics_rx.http_endpoint();
-    let t = Telemetry::builder("load-test")
-        .env_source(env(&[
-            (
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                &format!("{traces}/v1/traces"),
-            ),
-            (
-                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-                &format!("{metrics}/v1/metrics"),
-            ),
-            ("OTEL_LOGS_EXPORTER", "none"),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
-        ]))
-        .log_output(LogOutput::Sink(Arc::new(sink.clone())))
-        .build()
-        .expect("telemetry");
-    let (dispatch, guard) = t.into_parts();
-    let app = app();
-    let rss0 = rss_bytes();
-
-    let (up, down) = observe::tracing::instrument::WithSubscriber::with_subscriber(
-        async {
-            let up = phase(&app).await;
-            rx.set_down(true);
-            let down = phase(&app).await;
-            (up, down)
-        },
-        dispatch.clone(),
-    )
-    .await;
-    // Recovery: the receiver answers again and export resumes.
-    rx.set_down(false);
-    let before = rx.spans().len();
-    let recovered = observe::tracing::instrument::WithSubscriber::with_subscriber(
-        phase(&app),
-        dispatch.clone(),
-    )
-    .await;
-    let _ = guard.flush(Duration::from_secs(10));
-    assert!(
-        rx.wait_until(Duration::from_secs(10), |r| r.spans().len() > before),
-        "export resumed after recovery"
-    );
-    let rss1 = rss_bytes();
-    guard.shutdown(Duration::from_secs(10)).expect("shutdown");
-
-    // Black-holed endpoint, its own telemetry: requests are not slowed.
-    let sink2 = MemorySink::new();
-    let t2 = Telemetry::builder("load-test")
-        .env_source(env(&[
-            (
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                &format!("http://{hole_addr}/v1/traces"),
-            ),
-            (
-                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-                &format!("{metrics}/v1/metrics"),
-            ),
-            ("OTEL_LOGS_EXPORTER", "none"),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
-        ]))
-        .log_output(LogOutput::Sink(Arc::new(sink2)))
-        .build()
-        .expect("telemetry");
-    let (dispatch2, guard2) = t2.into_parts();
-    let hole_run =
-        observe::tracing::instrument::WithSubscriber::with_subscriber(phase(&app), dispatch2).await;
-    let t0 = Instant::now();
-    let _ = guard2.shutdown(Duration::from_secs(3));
-    assert!(t0.elapsed() < Duration::from_secs(6), "shutdown bounded");
-
-    // Accounting for the first telemetry: delivered + counted as dropped = produced.
-    let produced = (3 * REQUESTS) as f64;
-    let mut ids: Vec<String> = rx.spans().into_iter().map(|s| s.span_id).collect();
-    let received = ids.len();
-    ids.sort_unstable();
-    ids.dedup();
-    let delivered = ids.len() as f64;
-    let counted = dropped(&metrics_rx, "traces");
-    eprintln!(
-        "p50/p99 µs: up {up:?}, refusing {down:?}, recovered {recovered:?}, black-holed {hole_run:?}; \
-         received {received}, distinct {delivered}, dropped {counted}; rss {} -> {} KiB",
-        rss0 / 1024,
-        rss1 / 1024
-    );
-    // Exact accounting across a receiver flapping mid-batch is not there yet
-    // (delivered + dropped differs from produced between runs; the figures
-    // are printed above and discussed in docs/reliability.md), so only what
-    // holds in every run is asserted here.
-    assert!(delivered <= produced, "each span at most once");
-    assert!(counted > 0.0, "the refused phase is counted as dropped");
-    // Latency: the failing receiver does not slow requests (generous bound
-    // for a shared 2-core machine; docs/reliability.md has the figures).
-    for (name, (_, p99)) in [
-        ("refusing", down),
-        ("recovered", recovered),
-        ("black-holed", hole_run),
-    ] {
-        assert!(p99 <= up.1 * 3 + 500, "{name}: p99 {p99} µs vs {} µs", up.1);
-    }
-    assert!(
-        rss1.saturating_sub(rss0) < 64 << 20,
-        "rss grew {} KiB",
-        (rss1 - rss0) / 1024
-    );
 }

@@ -6,6 +6,8 @@
 //! request they get.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -52,6 +54,32 @@ struct Store {
     inbox: Arc<Mutex<Inbox>>,
     /// While set, every export is refused (UNAVAILABLE / 503).
     down: Arc<AtomicBool>,
+    /// Keep only ids, names and event names of spans and log records (load
+    /// tests receive hundreds of thousands).
+    lean: Arc<AtomicBool>,
+}
+
+fn strip_traces(req: &mut ExportTraceServiceRequest) {
+    for rs in &mut req.resource_spans {
+        for ss in &mut rs.scope_spans {
+            for span in &mut ss.spans {
+                span.attributes = Vec::new();
+                span.events = Vec::new();
+                span.links = Vec::new();
+            }
+        }
+    }
+}
+
+fn strip_logs(req: &mut ExportLogsServiceRequest) {
+    for rl in &mut req.resource_logs {
+        for sl in &mut rl.scope_logs {
+            for l in &mut sl.log_records {
+                l.attributes = Vec::new();
+                l.body = None;
+            }
+        }
+    }
 }
 
 impl Store {
@@ -69,7 +97,11 @@ impl TraceService for Store {
         if self.down.load(Ordering::SeqCst) {
             return Err(tonic::Status::unavailable("receiver down"));
         }
-        self.lock().traces.push(req.into_inner());
+        let mut req = req.into_inner();
+        if self.lean.load(Ordering::Relaxed) {
+            strip_traces(&mut req);
+        }
+        self.lock().traces.push(req);
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -83,7 +115,11 @@ impl LogsService for Store {
         if self.down.load(Ordering::SeqCst) {
             return Err(tonic::Status::unavailable("receiver down"));
         }
-        self.lock().logs.push(req.into_inner());
+        let mut req = req.into_inner();
+        if self.lean.load(Ordering::Relaxed) {
+            strip_logs(&mut req);
+        }
+        self.lock().logs.push(req);
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
 }
@@ -116,7 +152,10 @@ async fn http_traces(State(s): State<Store>, body: Bytes) -> axum::response::Res
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     match ExportTraceServiceRequest::decode(body) {
-        Ok(req) => {
+        Ok(mut req) => {
+            if s.lean.load(Ordering::Relaxed) {
+                strip_traces(&mut req);
+            }
             s.lock().traces.push(req);
             protobuf(ExportTraceServiceResponse::default().encode_to_vec())
         }
@@ -129,7 +168,10 @@ async fn http_logs(State(s): State<Store>, body: Bytes) -> axum::response::Respo
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     match ExportLogsServiceRequest::decode(body) {
-        Ok(req) => {
+        Ok(mut req) => {
+            if s.lean.load(Ordering::Relaxed) {
+                strip_logs(&mut req);
+            }
             s.lock().logs.push(req);
             protobuf(ExportLogsServiceResponse::default().encode_to_vec())
         }
@@ -226,6 +268,12 @@ impl Receiver {
     /// `http://127.0.0.1:<http port>` (the exporter appends `/v1/<signal>`).
     pub fn http_endpoint(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// From now on, keeps only ids, names and event names of spans and log
+    /// records.
+    pub fn set_lean(&self) {
+        self.store.lean.store(true, Ordering::Relaxed);
     }
 
     /// While `down`, every export is refused.
