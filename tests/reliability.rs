@@ -199,3 +199,77 @@ async fn secrets_never_leave_in_any_signal() {
         assert!(!exported.contains(secret), "{secret} leaked");
     }
 }
+
+/// Logs into a real pipe nobody reads (a child process's stdin that it
+/// never reads) under the default policy: requests keep being served at
+/// full speed, and every line that could not be written is counted in
+/// `observe.logs.dropped{reason="queue_full"}`.
+#[tokio::test(flavor = "current_thread")]
+async fn blocked_stdout_pipe_drops_and_counts_and_requests_go_on() {
+    use observe::metrics::SnapshotReader;
+    use observe::{FullPolicy, LogOutput, NonBlocking, Telemetry};
+    use std::sync::Arc;
+
+    const REQUESTS: u64 = 20_000;
+    const CAPACITY: usize = 64 * 1024;
+    let mut child = std::process::Command::new("sleep")
+        .arg("120")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sleep");
+    let pipe = child.stdin.take().expect("pipe");
+    let writer = NonBlocking::new(pipe, CAPACITY, FullPolicy::DropNewest).expect("writer");
+    let reader = SnapshotReader::new();
+    let (dispatch, guard) = Telemetry::builder("svc")
+        .env_source(|_| None)
+        .log_output(LogOutput::Sink(Arc::new(writer)))
+        .with_metric_reader(reader.clone())
+        .build()
+        .expect("telemetry")
+        .into_parts();
+    let app = Router::new()
+        .route(
+            "/orders/{id}",
+            get(|| async {
+                observe::info!("order_read", note = "x".repeat(160));
+                "ok"
+            }),
+        )
+        .layer(ObserveLayer::new());
+    let run = async {
+        let t0 = Instant::now();
+        for i in 0..REQUESTS {
+            let req = Request::get(format!("/orders/{i}"))
+                .body(Body::empty())
+                .expect("request");
+            let res = send(app.clone(), req).await;
+            assert_eq!(res.status(), 200);
+        }
+        t0.elapsed()
+    };
+    let took = observe::tracing::instrument::WithSubscriber::with_subscriber(run, dispatch).await;
+    let dropped: f64 = reader
+        .points()
+        .into_iter()
+        .filter(|p| p.name == "observe.logs.dropped" && p.attributes["reason"] == "queue_full")
+        .map(|p| match p.value {
+            MetricValue::Sum(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(guard);
+    eprintln!("blocked pipe: {REQUESTS} requests in {took:?}, {dropped} lines dropped");
+    // The pipe (64 KiB in the kernel) and the writer's buffer hold a few
+    // hundred ~300-byte lines; everything else is dropped and counted.
+    let written = REQUESTS as f64 - dropped;
+    assert!(
+        (0.0..=((CAPACITY + 64 * 1024) / 200) as f64).contains(&written),
+        "{dropped} of {REQUESTS} dropped"
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "requests were held up: {took:?}"
+    );
+}
