@@ -478,6 +478,59 @@ async fn client_that_goes_away_mid_body_is_recorded_once() {
     );
 }
 
+/// A handler that panics: the panic goes on to the caller (no catch layer),
+/// the server span ends with status Error and `error.type` = `panic`, the
+/// request is counted once and the active-requests gauge is back to zero.
+#[tokio::test]
+async fn handler_panic_ends_the_span_as_error_and_is_counted_once() {
+    let (joined, cap) = Harness::new("payments")
+        .run_async(async {
+            let app = Router::new()
+                .route(
+                    "/boom",
+                    get(|| async {
+                        if std::hint::black_box(true) {
+                            panic!("handler bug");
+                        }
+                        "ok"
+                    }),
+                )
+                .layer(ObserveLayer::new());
+            let fut = app.oneshot(get_req("/boom"));
+            tokio::spawn(observe::tracing::instrument::WithSubscriber::with_current_subscriber(fut))
+                .await
+        })
+        .await;
+    assert!(joined.expect_err("the handler panicked").is_panic());
+    assert_eq!(
+        durations(&cap),
+        vec![(
+            attrs(&[
+                ("error.type", "panic"),
+                ("http.request.method", "GET"),
+                ("http.route", "/boom")
+            ]),
+            1
+        )]
+    );
+    assert_eq!(
+        cap.metric("http.server.active_requests")[0].value,
+        MetricValue::Sum(0.0)
+    );
+    assert_eq!(cap.spans.len(), 1);
+    let span = &cap.spans[0];
+    assert_eq!(span.name, "GET /boom");
+    assert_eq!(span_attr(span, "error.type").as_deref(), Some("panic"));
+    assert!(
+        matches!(
+            span.status,
+            observe::opentelemetry::trace::Status::Error { .. }
+        ),
+        "{:?}",
+        span.status
+    );
+}
+
 fn futures_like_stream(
 ) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send {
     futures_util::stream::iter(vec![

@@ -44,6 +44,11 @@ impl RequestGuard {
     fn finish(&mut self) {
         let secs = self.start.elapsed().as_secs_f64();
         match self.stage {
+            // Dropped before a response: the handler panicked (dropped while
+            // unwinding), or the request future was dropped.
+            Stage::Pending if std::thread::panicking() => {
+                self.error_type.get_or_insert(Cow::Borrowed("panic"));
+            }
             Stage::Pending => {
                 self.error_type.get_or_insert(Cow::Borrowed("cancelled"));
             }
