@@ -4,6 +4,8 @@
 //! resident memory stays bounded. Its own test binary: resident memory is
 //! per process, and no other test may run beside it.
 
+mod support;
+
 use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::get;
@@ -18,6 +20,7 @@ use observe::{LogOutput, SyncWriter, Telemetry};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
+use support::rss_bytes;
 use tower::{ServiceBuilder, ServiceExt};
 
 /// Series cap configured for the attack.
@@ -36,17 +39,6 @@ impl SpanProcessor for Discard {
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         Ok(())
     }
-}
-
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
 }
 
 /// A handler that calls a "partner" gateway whose name comes from the path.

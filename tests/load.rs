@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::proxy::{Mode, Proxy};
-use support::{env, RValue, Receiver};
+use support::{env, rss_bytes, RValue, Receiver};
 
 /// Requests per second.
 const RATE: u64 = 2000;
@@ -43,17 +43,6 @@ fn phase_secs() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30)
-}
-
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
 }
 
 /// stdout stand-in: counts the JSON lines written.

@@ -392,3 +392,53 @@ async fn the_file_default_is_otlp_json_the_proto_types_decode() {
         |s| Some(&s.span_id) == l.span_id.as_ref() && Some(&s.trace_id) == l.trace_id.as_ref()
     )));
 }
+
+/// `TelemetryBuilder::tail_sampling`: the tail sampler sits in front of
+/// observe's own OTLP pipeline. With decisions due only later, shutdown
+/// decides the pending traces before the pipeline shuts down: the failed
+/// trace reaches the receiver whole, the healthy ones never do.
+#[test]
+fn tail_sampling_switch_keeps_the_failed_trace_through_otlp() {
+    use observe::export::tail::{Policy, StatusCode, TailSamplingConfig};
+    let rx = Receiver::start();
+    let endpoint = rx.grpc_endpoint();
+    let config = TailSamplingConfig {
+        policies: vec![Policy::status_code("errors", [StatusCode::Error])],
+        decision_wait: Duration::from_secs(60),
+        ..TailSamplingConfig::default()
+    };
+    let (dispatch, guard) = Telemetry::builder("checkout")
+        .env_source(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]))
+        .log_output(LogOutput::Sink(Arc::new(MemorySink::new())))
+        .tail_sampling(config)
+        .build()
+        .expect("build")
+        .into_parts();
+    let failed_trace = observe::tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..10 {
+            let _s = observe::tracing::info_span!("healthy_request", i).entered();
+            observe::tracing::info_span!("lookup").in_scope(|| {});
+        }
+        let s = observe::tracing::info_span!("failed_request", otel.status_code = "error");
+        let _e = s.enter();
+        observe::tracing::info_span!("lookup").in_scope(|| {});
+        observe::current_trace_id().expect("in a span")
+    });
+    guard.shutdown(Duration::from_secs(10)).expect("shutdown");
+    let mut got: Vec<(String, String)> = rx
+        .spans()
+        .into_iter()
+        .map(|s| (s.trace_id, s.name))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (failed_trace.clone(), "failed_request".to_owned()),
+            (failed_trace, "lookup".to_owned()),
+        ]
+    );
+}

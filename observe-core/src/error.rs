@@ -77,6 +77,12 @@ pub enum InitError {
         /// Its length.
         len: usize,
     },
+    /// The tail sampling configuration is invalid.
+    #[error("the tail sampling configuration is invalid: {reason}")]
+    TailSampling {
+        /// What is wrong, naming the setting.
+        reason: String,
+    },
     /// The OTLP exporter could not be built.
     #[error("could not build the OTLP {signal} exporter: {reason}")]
     Exporter {

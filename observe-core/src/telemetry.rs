@@ -126,6 +126,7 @@ pub struct TelemetryBuilder {
     resource_attributes: Vec<KeyValue>,
     disabled: Option<bool>,
     cardinality_limit: usize,
+    tail_sampling: Option<crate::export::tail::TailSamplingConfig>,
     mark_synthetic: bool,
     clock: Clock,
     ids: IdSource,
@@ -202,6 +203,7 @@ impl Telemetry {
             resource_attributes: Vec::new(),
             disabled: None,
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
+            tail_sampling: None,
             mark_synthetic: false,
             clock: Clock::System,
             ids: IdSource::Random,
@@ -453,6 +455,30 @@ impl TelemetryBuilder {
     /// sets are folded into one series with `otel.metric.overflow="true"`.
     pub fn metric_cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = limit.max(1);
+        self
+    }
+
+    /// Tail-samples traces before every span processor (observe's OTLP and
+    /// file pipelines and those added with
+    /// [`with_span_processor`](Self::with_span_processor)): every error,
+    /// slow and synthetic trace is kept whole, plus `config`'s share of the
+    /// rest (`observe::export::tail`, docs/sampling.md). The guard decides
+    /// what is pending before it flushes or shuts the pipelines down.
+    ///
+    /// ```
+    /// use observe_core::export::tail::TailSamplingConfig;
+    /// # let export_dir = std::env::temp_dir().join("observe-doc-tail");
+    /// let (_dispatch, guard) = observe_core::Telemetry::builder("payment-service")
+    ///     .export_dir(&export_dir)
+    ///     .tail_sampling(TailSamplingConfig::default())
+    ///     .build()?
+    ///     .into_parts();
+    /// # drop(guard);
+    /// # let _ = std::fs::remove_dir_all(&export_dir);
+    /// # Ok::<(), observe_core::InitError>(())
+    /// ```
+    pub fn tail_sampling(mut self, config: crate::export::tail::TailSamplingConfig) -> Self {
+        self.tail_sampling = Some(config);
         self
     }
 
@@ -739,6 +765,7 @@ impl TelemetryBuilder {
         let mut processors: Vec<Arc<dyn SpanProcessor>> = Vec::new();
         let mut foreign_span_processors: Vec<Arc<dyn SpanProcessor>> = Vec::new();
         let mut tracer_provider = None;
+        let mut tail_processor: Option<Arc<dyn SpanProcessor>> = None;
         let mut pipelines: Vec<Arc<dyn Pipeline>> = Vec::new();
         if !disabled {
             for (mut p, ours) in std::mem::take(&mut self.span_processors) {
@@ -749,6 +776,24 @@ impl TelemetryBuilder {
                     None => foreign_span_processors.push(Arc::clone(&p)),
                 }
                 processors.push(p);
+            }
+            // Tail sampling in front of every processor: they become its
+            // downstream, flushed and shut down through it.
+            if let Some(config) = self.tail_sampling.take() {
+                if !processors.is_empty() {
+                    let downstream = Fanout(std::mem::take(&mut processors));
+                    let mut tail = crate::export::tail::TailSampling::builder(downstream)
+                        .config(config)
+                        .build()
+                        .map_err(|e| InitError::TailSampling {
+                            reason: e.to_string(),
+                        })?;
+                    tail.set_resource(&resource);
+                    let tail: Arc<dyn SpanProcessor> = Arc::new(tail);
+                    processors.push(Arc::clone(&tail));
+                    tail_processor = Some(tail);
+                    foreign_span_processors.clear();
+                }
             }
             // Logs, then metrics, after the traces: the shutdown order.
             let (logs, metrics): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pipelines)
@@ -879,6 +924,7 @@ impl TelemetryBuilder {
         }
         let guard = TelemetryGuard {
             shared,
+            tail: tail_processor,
             foreign_span_processors,
             pipelines,
             foreign_log_processors: self.foreign_log_processors,
@@ -1007,6 +1053,49 @@ struct Providers {
     warnings: Vec<String>,
 }
 
+/// Every span processor behind the tail sampler, as one.
+#[derive(Debug)]
+struct Fanout(Vec<Arc<dyn SpanProcessor>>);
+
+impl SpanProcessor for Fanout {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        for p in &self.0 {
+            p.on_start(span, cx);
+        }
+    }
+    fn on_end(&self, span: SpanData) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for p in rest {
+                p.on_end(span.clone());
+            }
+            last.on_end(span);
+        }
+    }
+    /// Flushes every processor (even after one failed); the first error.
+    fn force_flush(&self) -> OTelSdkResult {
+        let mut first = Ok(());
+        for p in &self.0 {
+            let r = p.force_flush();
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+    /// Shuts every processor down within `timeout`; the first error.
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let start = Instant::now();
+        let mut first = Ok(());
+        for p in &self.0 {
+            let r = p.shutdown_with_timeout(timeout.saturating_sub(start.elapsed()));
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
+
 /// Lets spans made through the OpenTelemetry API reach observe's processors.
 /// Shutdown is the guard's job, so this forwards flushes only.
 #[derive(Debug)]
@@ -1104,6 +1193,9 @@ pub(crate) fn validate_endpoint(variable: &'static str, url: &str) -> Result<(),
 /// Flushes and shuts down every signal when dropped (or on [`shutdown`](Self::shutdown)).
 pub struct TelemetryGuard {
     pub(crate) shared: Arc<Shared>,
+    /// The tail sampler in front of every span processor (decides what is
+    /// pending before they flush or shut down).
+    tail: Option<Arc<dyn SpanProcessor>>,
     /// Span processors that are not observe pipelines (flushed through the trait).
     foreign_span_processors: Vec<Arc<dyn SpanProcessor>>,
     /// observe's pipelines: traces, then logs, then metrics.
@@ -1170,6 +1262,9 @@ impl TelemetryGuard {
                 });
             }
         };
+        if let Some(t) = &self.tail {
+            note("traces", t.force_flush());
+        }
         for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
             for p in self.pipelines_of(signal) {
                 note(signal.as_str(), p.flush(left()));
@@ -1231,6 +1326,11 @@ impl TelemetryGuard {
                 });
             }
         };
+        // The tail sampler decides what is pending and shuts its downstream
+        // (the span pipelines and processors) down.
+        if let Some(t) = &self.tail {
+            note("traces", t.shutdown_with_timeout(left()));
+        }
         for p in self.pipelines_of(Signal::Traces) {
             note("traces", p.shutdown(left()));
         }

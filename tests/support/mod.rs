@@ -509,3 +509,15 @@ pub fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + S
         .collect();
     move |k| map.get(k).cloned()
 }
+
+/// This process's resident memory, from `/proc/self/statm`.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
