@@ -210,73 +210,50 @@ fn general_url(base: &str, signal: Signal, protocol: Protocol) -> String {
     }
 }
 
+/// Builds one signal's exporter from its builder: gRPC (tonic, with the
+/// headers as metadata) or HTTP/protobuf (observe's hyper client), both with
+/// the target's endpoint and timeout. The builders of the three signals are
+/// different types with the same methods, hence a macro.
+macro_rules! build_exporter {
+    ($builder:expr, $t:expr) => {{
+        let t: &OtlpTarget = $t;
+        plain_http(t)?;
+        match t.protocol {
+            Protocol::Grpc => $builder
+                .with_tonic()
+                .with_endpoint(t.endpoint.clone())
+                .with_timeout(t.timeout)
+                .with_metadata(metadata(&t.headers)?)
+                .build(),
+            Protocol::HttpProtobuf => $builder
+                .with_http()
+                .with_endpoint(t.endpoint.clone())
+                .with_timeout(t.timeout)
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_headers(header_map(&t.headers))
+                .with_http_client(http_client(t.timeout))
+                .build(),
+        }
+        .map_err(|e| e.to_string())
+    }};
+}
+
 pub(crate) fn span_exporter(t: &OtlpTarget) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    plain_http(t)?;
-    let b = opentelemetry_otlp::SpanExporter::builder();
-    match t.protocol {
-        Protocol::Grpc => b
-            .with_tonic()
-            .with_endpoint(t.endpoint.clone())
-            .with_timeout(t.timeout)
-            .with_metadata(metadata(&t.headers)?)
-            .build(),
-        Protocol::HttpProtobuf => b
-            .with_http()
-            .with_endpoint(t.endpoint.clone())
-            .with_timeout(t.timeout)
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_headers(header_map(&t.headers))
-            .with_http_client(http_client(t.timeout))
-            .build(),
-    }
-    .map_err(|e| e.to_string())
+    build_exporter!(opentelemetry_otlp::SpanExporter::builder(), t)
 }
 
 pub(crate) fn log_exporter(t: &OtlpTarget) -> Result<opentelemetry_otlp::LogExporter, String> {
-    plain_http(t)?;
-    let b = opentelemetry_otlp::LogExporter::builder();
-    match t.protocol {
-        Protocol::Grpc => b
-            .with_tonic()
-            .with_endpoint(t.endpoint.clone())
-            .with_timeout(t.timeout)
-            .with_metadata(metadata(&t.headers)?)
-            .build(),
-        Protocol::HttpProtobuf => b
-            .with_http()
-            .with_endpoint(t.endpoint.clone())
-            .with_timeout(t.timeout)
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_headers(header_map(&t.headers))
-            .with_http_client(http_client(t.timeout))
-            .build(),
-    }
-    .map_err(|e| e.to_string())
+    build_exporter!(opentelemetry_otlp::LogExporter::builder(), t)
 }
 
 pub(crate) fn metric_exporter(
     t: &OtlpTarget,
     temporality: Temporality,
 ) -> Result<opentelemetry_otlp::MetricExporter, String> {
-    plain_http(t)?;
-    let b = opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality);
-    match t.protocol {
-        Protocol::Grpc => b
-            .with_tonic()
-            .with_endpoint(t.endpoint.clone())
-            .with_timeout(t.timeout)
-            .with_metadata(metadata(&t.headers)?)
-            .build(),
-        Protocol::HttpProtobuf => b
-            .with_http()
-            .with_endpoint(t.endpoint.clone())
-            .with_timeout(t.timeout)
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_headers(header_map(&t.headers))
-            .with_http_client(http_client(t.timeout))
-            .build(),
-    }
-    .map_err(|e| e.to_string())
+    build_exporter!(
+        opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality),
+        t
+    )
 }
 
 /// observe is built without a TLS stack: an `https://` endpoint is refused
