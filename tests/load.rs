@@ -7,8 +7,10 @@
 //! connections, black-holes them (accepts, never answers), and recovers;
 //! then the telemetry is shut down in the middle of more load.
 //!
-//! Asserted: no request fails; p99 latency of every failure phase stays
-//! within 10% (plus 1 ms of scheduling noise) of the receiver-up phase;
+//! Asserted: no request fails; p50 and p99 latency of every failure phase
+//! stay within 10% of the receiver-up phase, plus the scheduling noise of a
+//! shared VM (0.2 ms on p50, 5 ms on p99; a request held up by the exporter
+//! would wait its 500 ms timeout);
 //! resident memory while the receiver fails stays under 64 MiB above the
 //! receiver-up level; spans delivered + `observe.telemetry.dropped{signal=
 //! "traces"}` = spans produced, exactly, and the same for log records;
@@ -212,6 +214,8 @@ fn refusing_black_holed_and_recovering_receiver_under_sustained_load() {
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
         let per_phase = secs * RATE;
 
+        // Warm-up (connections, allocator, caches), not measured.
+        let warm_up = drive(&client, addr, 10 * per_phase, 2).await.samples.len() as u64;
         let up = drive(&client, addr, 0, secs).await;
         blocking(|| proxy.set_mode(Mode::Refuse));
         let refusing = drive(&client, addr, per_phase, secs).await;
@@ -227,7 +231,7 @@ fn refusing_black_holed_and_recovering_receiver_under_sustained_load() {
                 guard.flush(Duration::from_secs(10)).expect("flush");
             }
         });
-        let produced = 4 * per_phase;
+        let produced = warm_up + 4 * per_phase;
         let spans = rx.spans();
         let received = spans.len() as u64;
         let distinct: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
@@ -278,12 +282,23 @@ fn refusing_black_holed_and_recovering_receiver_under_sustained_load() {
             ("black-holed", &hole),
             ("recovered", &recovered),
         ] {
-            let bound = up.p99 + up.p99 / 10 + 1000;
+            // 10%, plus the scheduling noise of a shared 2-core VM: p99 of
+            // identical receiver-up phases differs by up to ~4 ms between
+            // runs (p50 by ~0.1 ms). A request that waited for the exporter
+            // would wait its 500 ms timeout.
+            let p99_bound = up.p99 + up.p99 / 10 + 5000;
             assert!(
-                phase.p99 <= bound,
-                "{name}: p99 {} µs, receiver up {} µs (bound {bound} µs)",
+                phase.p99 <= p99_bound,
+                "{name}: p99 {} µs, receiver up {} µs (bound {p99_bound} µs)",
                 phase.p99,
                 up.p99
+            );
+            let p50_bound = up.p50 + up.p50 / 10 + 200;
+            assert!(
+                phase.p50 <= p50_bound,
+                "{name}: p50 {} µs, receiver up {} µs (bound {p50_bound} µs)",
+                phase.p50,
+                up.p50
             );
         }
         assert!(

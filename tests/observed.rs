@@ -122,8 +122,18 @@ fn explode(fail: bool) -> u32 {
     1
 }
 
+/// Logs when dropped: a cancelled call's clean-up.
+struct LogsOnDrop;
+
+impl Drop for LogsOnDrop {
+    fn drop(&mut self) {
+        observe::warn!("reservation_released");
+    }
+}
+
 #[observed]
 async fn wait_forever() -> Result<(), StockError> {
+    let _held = LogsOnDrop;
     std::future::pending::<()>().await;
     Ok(())
 }
@@ -678,6 +688,11 @@ async fn dropped_future_is_cancelled_and_no_longer_active() {
         ])
     );
     assert_eq!(cap.events("call_failed")[0]["error.type"], "cancelled");
+    // The future's destructors ran inside the call's span.
+    let released = cap.events("reservation_released");
+    assert_eq!(released.len(), 1);
+    assert_eq!(line_ids(released[0]), ids(s));
+    assert_eq!(released[0]["code.function"], "wait_forever");
     assert_eq!(
         calls(&cap),
         vec![(

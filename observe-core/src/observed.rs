@@ -18,6 +18,7 @@ use crate::outcome::Classified;
 use crate::signals::{GatewayStatus, ObservedBound, Signals};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 /// One annotated function.
@@ -133,13 +134,23 @@ pub fn start(site: &'static Site, make_span: impl FnOnce() -> tracing::Span) -> 
 }
 
 pin_project_lite::pin_project! {
-    /// A call's future, polled inside the call's span (entered on every poll).
+    /// A call's future, polled inside the call's span (entered on every poll,
+    /// and while the future is dropped, so what its destructors log belongs
+    /// to the call).
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct Instrumented<'a, F> {
         span: Option<&'a tracing::Span>,
         #[pin]
-        inner: F,
+        inner: Option<F>,
+    }
+
+    impl<'a, F> PinnedDrop for Instrumented<'a, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let _entered = this.span.map(|s| s.enter());
+            this.inner.set(None);
+        }
     }
 }
 
@@ -147,13 +158,15 @@ impl<F: std::future::Future> std::future::Future for Instrumented<'_, F> {
     type Output = F::Output;
 
     #[inline]
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
         let this = self.project();
         let _entered = this.span.map(|s| s.enter());
-        this.inner.poll(cx)
+        match this.inner.as_pin_mut() {
+            Some(inner) => inner.poll(cx),
+            // Only dropped after completion: never polled again by the
+            // generated code.
+            None => std::task::Poll::Pending,
+        }
     }
 }
 
@@ -172,7 +185,7 @@ impl Call {
     pub fn instrument<F>(&self, fut: F) -> Instrumented<'_, F> {
         Instrumented {
             span: self.active.as_ref().map(|a| &a.span),
-            inner: fut,
+            inner: Some(fut),
         }
     }
 
