@@ -99,9 +99,9 @@ impl std::fmt::Debug for Call {
 }
 
 /// Starts a call: creates its span with `make_span` (only when observe is
-/// installed and enabled; otherwise returns `Span::none()` at a few
-/// nanoseconds' cost). The span gets the site's `code.function` (and
-/// `gateway`) from `site`, not from `make_span`.
+/// installed and enabled; otherwise the call records nothing and costs a few
+/// nanoseconds). The span gets the site's `code.function` (and `gateway`)
+/// from `site`, not from `make_span`.
 ///
 /// The call owns the span: the body runs in it through [`Call::in_scope`]
 /// (sync) or [`Call::instrument`] (async), and finishing the call closes it,
