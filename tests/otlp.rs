@@ -441,4 +441,43 @@ fn tail_sampling_switch_keeps_the_failed_trace_through_otlp() {
             (failed_trace, "lookup".to_owned()),
         ]
     );
+    // The sampler's own counters, in the last metric export.
+    let points = |name: &str| -> Vec<(Vec<(String, String)>, f64)> {
+        let mut v: Vec<_> = rx
+            .metric_points(name)
+            .into_iter()
+            .map(|p| {
+                let value = match p.value {
+                    RValue::Number(n) => n,
+                    RValue::Histogram { .. } => f64::NAN,
+                };
+                (p.attributes.into_iter().collect::<Vec<_>>(), value)
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let kv = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+    assert_eq!(
+        points("observe.tail_sampling.traces"),
+        vec![
+            (kv("decision", "dropped"), 10.0),
+            (kv("decision", "kept"), 1.0)
+        ]
+    );
+    assert_eq!(
+        points("observe.tail_sampling.spans"),
+        vec![
+            (kv("decision", "dropped"), 20.0),
+            (kv("decision", "kept"), 2.0)
+        ]
+    );
+    assert_eq!(
+        points("observe.tail_sampling.decisions"),
+        vec![(kv("policy", "errors"), 1.0), (kv("policy", "none"), 10.0)]
+    );
+    assert_eq!(
+        points("observe.tail_sampling.pending_traces"),
+        vec![(vec![], 0.0)]
+    );
 }

@@ -766,6 +766,7 @@ impl TelemetryBuilder {
         let mut foreign_span_processors: Vec<Arc<dyn SpanProcessor>> = Vec::new();
         let mut tracer_provider = None;
         let mut tail_processor: Option<Arc<dyn SpanProcessor>> = None;
+        let mut tail_counters = None;
         let mut pipelines: Vec<Arc<dyn Pipeline>> = Vec::new();
         if !disabled {
             for (mut p, ours) in std::mem::take(&mut self.span_processors) {
@@ -789,6 +790,7 @@ impl TelemetryBuilder {
                             reason: e.to_string(),
                         })?;
                     tail.set_resource(&resource);
+                    tail_counters = Some(tail.counters());
                     let tail: Arc<dyn SpanProcessor> = Arc::new(tail);
                     processors.push(Arc::clone(&tail));
                     tail_processor = Some(tail);
@@ -866,10 +868,12 @@ impl TelemetryBuilder {
             None => None,
         };
         let mut dropped_counter = None;
+        let mut tail_instruments = None;
         let (instruments, signals) = match meter_provider.as_ref() {
             Some(mp) => {
                 use opentelemetry::metrics::MeterProvider as _;
                 let meter = mp.meter_with_scope(scope.clone());
+                tail_instruments = tail_counters.as_ref().map(|c| c.register(&meter));
                 if !pipelines.is_empty() {
                     dropped_counter = Some(crate::export::dropped_counter(
                         &meter,
@@ -930,6 +934,7 @@ impl TelemetryBuilder {
             foreign_log_processors: self.foreign_log_processors,
             foreign_metric_readers: self.foreign_metric_readers,
             _dropped_counter: dropped_counter,
+            _tail_instruments: tail_instruments,
             meter_provider,
             logger_provider,
             closer,
@@ -1203,6 +1208,7 @@ pub struct TelemetryGuard {
     foreign_log_processors: bool,
     foreign_metric_readers: bool,
     _dropped_counter: Option<ObservableCounter<u64>>,
+    _tail_instruments: Option<crate::export::tail::TailInstruments>,
     pub(crate) meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
     tracer_provider: Option<SdkTracerProvider>,

@@ -854,6 +854,86 @@ impl TailCounters {
     fn add(c: &AtomicU64, n: usize) {
         c.fetch_add(n as u64, Ordering::Relaxed);
     }
+
+    /// Reports these counters on `meter` (what
+    /// [`TelemetryBuilder::tail_sampling`](crate::TelemetryBuilder::tail_sampling)
+    /// does): `observe.tail_sampling.traces{decision}`,
+    /// `observe.tail_sampling.spans{decision}`,
+    /// `observe.tail_sampling.decisions{policy}`,
+    /// `observe.tail_sampling.overflow{reason}` (counters) and
+    /// `observe.tail_sampling.pending_traces` (gauge). Keep the returned
+    /// instruments as long as the meter reports them.
+    pub fn register(self: &Arc<Self>, meter: &opentelemetry::metrics::Meter) -> TailInstruments {
+        use opentelemetry::KeyValue;
+        let c = Arc::clone(self);
+        let traces = meter
+            .u64_observable_counter("observe.tail_sampling.traces")
+            .with_description("Traces decided by the tail sampler, by decision.")
+            .with_unit("{trace}")
+            .with_callback(move |o| {
+                o.observe(c.traces_kept(), &[KeyValue::new("decision", "kept")]);
+                o.observe(c.traces_dropped(), &[KeyValue::new("decision", "dropped")]);
+            })
+            .build();
+        let c = Arc::clone(self);
+        let spans = meter
+            .u64_observable_counter("observe.tail_sampling.spans")
+            .with_description(
+                "Spans forwarded or dropped by the tail sampler (late ones included).",
+            )
+            .with_unit("{span}")
+            .with_callback(move |o| {
+                o.observe(c.spans_kept(), &[KeyValue::new("decision", "kept")]);
+                o.observe(c.spans_dropped(), &[KeyValue::new("decision", "dropped")]);
+            })
+            .build();
+        let c = Arc::clone(self);
+        let decisions = meter
+            .u64_observable_counter("observe.tail_sampling.decisions")
+            .with_description("Traces decided, by the policy that kept them (the first that sampled them), or `none` for the ones no policy sampled.")
+            .with_unit("{trace}")
+            .with_callback(move |o| {
+                for (policy, n) in c.policies() {
+                    o.observe(n, &[KeyValue::new("policy", policy.to_owned())]);
+                }
+                o.observe(c.dropped_unmatched(), &[KeyValue::new("policy", "none")]);
+            })
+            .build();
+        let c = Arc::clone(self);
+        let overflow = meter
+            .u64_observable_counter("observe.tail_sampling.overflow")
+            .with_description("Traces decided early because a buffer limit was reached, by limit.")
+            .with_unit("{trace}")
+            .with_callback(move |o| {
+                o.observe(
+                    c.overflow_num_traces(),
+                    &[KeyValue::new("reason", "num_traces")],
+                );
+                o.observe(
+                    c.overflow_max_spans(),
+                    &[KeyValue::new("reason", "max_spans_per_trace")],
+                );
+            })
+            .build();
+        let c = Arc::clone(self);
+        let pending = meter
+            .u64_observable_gauge("observe.tail_sampling.pending_traces")
+            .with_description("Traces buffered by the tail sampler, waiting for their decision.")
+            .with_unit("{trace}")
+            .with_callback(move |o| o.observe(c.pending_traces() as u64, &[]))
+            .build();
+        TailInstruments {
+            _counters: [traces, spans, decisions, overflow],
+            _pending: pending,
+        }
+    }
+}
+
+/// The instruments [`TailCounters::register`] made; they report while kept.
+#[derive(Debug)]
+pub struct TailInstruments {
+    _counters: [opentelemetry::metrics::ObservableCounter<u64>; 4],
+    _pending: opentelemetry::metrics::ObservableGauge<u64>,
 }
 
 // ---------------------------------------------------------------------------

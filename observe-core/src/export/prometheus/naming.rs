@@ -222,6 +222,18 @@ mod tests {
                 "observe_logs_dropped_total",
             ),
             (
+                "observe.tail_sampling.traces",
+                "{trace}",
+                MonotonicCounter,
+                "observe_tail_sampling_traces_total",
+            ),
+            (
+                "observe.tail_sampling.pending_traces",
+                "{trace}",
+                Gauge,
+                "observe_tail_sampling_pending_traces",
+            ),
+            (
                 "system.filesystem.usage",
                 "By",
                 Gauge,
