@@ -151,20 +151,14 @@ struct Shared {
     /// Wakes the worker when a full batch is waiting.
     notify: Notify,
     max_batch: usize,
-    /// Set by `shutdown`: an export already in flight ends by this deadline
-    /// too (else a shutdown could wait a whole export timeout behind it).
-    shutdown_at: Mutex<Option<Instant>>,
-    shutdown_notify: Notify,
 }
 
 /// The producer side of a pipeline: a bounded channel and the worker's controls.
 pub(crate) struct Queue<T> {
     tx: SyncSender<T>,
     shared: Arc<Shared>,
-    control: mpsc::UnboundedSender<Control>,
+    worker: WorkerHandle,
     stats: Arc<DropStats>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    closed: AtomicBool,
     config: BatchConfig,
 }
 
@@ -195,15 +189,15 @@ impl<T: Send + 'static> Queue<T> {
             pending: AtomicUsize::new(0),
             notify: Notify::new(),
             max_batch: config.max_export_batch_size,
-            shutdown_at: Mutex::new(None),
-            shutdown_notify: Notify::new(),
         });
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let stats = Arc::new(DropStats::new(signal));
+        let deadline = Arc::new(ShutdownDeadline::default());
         let worker = WorkerParts {
             rx,
             shared: Arc::clone(&shared),
             control: ctl_rx,
+            deadline: Arc::clone(&deadline),
             stats: Arc::clone(&stats),
             config: config.clone(),
             cut_by_shutdown: false,
@@ -212,10 +206,8 @@ impl<T: Send + 'static> Queue<T> {
         Ok(Queue {
             tx,
             shared,
-            control: ctl_tx,
+            worker: WorkerHandle::new(ctl_tx, thread, deadline),
             stats,
-            thread: Mutex::new(Some(thread)),
-            closed: AtomicBool::new(false),
             config,
         })
     }
@@ -242,7 +234,7 @@ impl<T: Send + 'static> Queue<T> {
     }
 
     pub(crate) fn set_resource(&self, resource: &Resource) {
-        let _ = self.control.send(Control::SetResource(resource.clone()));
+        self.worker.send(Control::SetResource(resource.clone()));
     }
 
     pub(crate) fn config(&self) -> &BatchConfig {
@@ -256,6 +248,118 @@ impl<T: Send + 'static> Pipeline for Queue<T> {
     }
 
     fn flush(&self, timeout: Duration) -> OTelSdkResult {
+        self.worker.flush(timeout)
+    }
+
+    fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+        self.worker.shutdown(timeout)
+    }
+}
+
+/// When a pipeline must be done: set by its handle's `shutdown`, read by its
+/// worker, so that an export already in flight ends by it too (else a
+/// shutdown could wait a whole export timeout behind it).
+#[derive(Default)]
+pub(crate) struct ShutdownDeadline {
+    at: Mutex<Option<Instant>>,
+    notify: Notify,
+}
+
+/// How an export bounded by [`ShutdownDeadline::bound`] ended.
+pub(crate) enum Bounded<R> {
+    Done(R),
+    /// Cut after `after`; `by_deadline`: by a deadline, not the export timeout.
+    Cut {
+        by_deadline: bool,
+        after: Duration,
+    },
+}
+
+impl ShutdownDeadline {
+    fn set(&self, deadline: Instant) {
+        *self.at.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+        self.notify.notify_one();
+    }
+
+    /// The shutdown's deadline, once a shutdown began.
+    pub(crate) fn get(&self) -> Option<Instant> {
+        *self.at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Awaits `export` for at most `timeout`, and never past `deadline` or
+    /// the shutdown's deadline, including one set while it runs.
+    pub(crate) async fn bound<F: Future>(
+        &self,
+        export: F,
+        timeout: Duration,
+        deadline: Option<Instant>,
+    ) -> Bounded<F::Output> {
+        let started = Instant::now();
+        let mut limit = timeout;
+        let mut by_deadline = false;
+        let mut tighten = |d: Option<Instant>, limit: &mut Duration| {
+            let left = d.map(|d| d.saturating_duration_since(started));
+            match left {
+                Some(left) if left < *limit => {
+                    *limit = left;
+                    by_deadline = true;
+                    true
+                }
+                _ => false,
+            }
+        };
+        tighten(deadline.or(self.get()), &mut limit);
+        tokio::pin!(export);
+        let sleep = tokio::time::sleep(limit);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut export => return Bounded::Done(r),
+                () = &mut sleep => break,
+                () = self.notify.notified() => {
+                    if tighten(self.get(), &mut limit) {
+                        sleep.as_mut().reset(tokio::time::Instant::from_std(started + limit));
+                    }
+                }
+            }
+        }
+        Bounded::Cut {
+            by_deadline,
+            after: limit,
+        }
+    }
+}
+
+/// The caller's side of a pipeline's worker: its controls, its thread, and
+/// the shutdown deadline it shares with the worker.
+pub(crate) struct WorkerHandle {
+    control: mpsc::UnboundedSender<Control>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+    deadline: Arc<ShutdownDeadline>,
+}
+
+impl WorkerHandle {
+    pub(crate) fn new(
+        control: mpsc::UnboundedSender<Control>,
+        thread: JoinHandle<()>,
+        deadline: Arc<ShutdownDeadline>,
+    ) -> Self {
+        WorkerHandle {
+            control,
+            thread: Mutex::new(Some(thread)),
+            closed: AtomicBool::new(false),
+            deadline,
+        }
+    }
+
+    pub(crate) fn send(&self, msg: Control) {
+        let _ = self.control.send(msg);
+    }
+
+    /// Asks the worker to export everything so far; waits at most `timeout`.
+    pub(crate) fn flush(&self, timeout: Duration) -> OTelSdkResult {
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -263,18 +367,15 @@ impl<T: Send + 'static> Pipeline for Queue<T> {
         request(&self.control, Control::Flush { reply }, &rx, timeout)
     }
 
-    fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+    /// Asks the worker to export what is left by `timeout` and stop; joins
+    /// it once it answered. Later calls return `Ok` at once.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         let (reply, rx) = sync_channel(1);
         let deadline = Instant::now() + timeout;
-        *self
-            .shared
-            .shutdown_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(deadline);
-        self.shared.shutdown_notify.notify_one();
+        self.deadline.set(deadline);
         // The worker keeps the deadline itself; the margin lets its answer arrive.
         let r = request(
             &self.control,
@@ -289,10 +390,10 @@ impl<T: Send + 'static> Pipeline for Queue<T> {
 
 /// How much longer than a shutdown's deadline the caller waits for the
 /// worker's answer (the worker enforces the deadline itself).
-pub(crate) const REPLY_MARGIN: Duration = Duration::from_millis(50);
+const REPLY_MARGIN: Duration = Duration::from_millis(50);
 
 /// Sends a control message and waits for the worker's answer.
-pub(crate) fn request(
+fn request(
     control: &mpsc::UnboundedSender<Control>,
     msg: Control,
     rx: &Receiver<Result<(), String>>,
@@ -311,7 +412,7 @@ pub(crate) fn request(
 
 /// Joins the worker once it said it is done (else leaves it to finish alone:
 /// its own deadline ends it soon after).
-pub(crate) fn join_if(thread: &Mutex<Option<JoinHandle<()>>>, done: bool) {
+fn join_if(thread: &Mutex<Option<JoinHandle<()>>>, done: bool) {
     let handle = thread.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(h) = handle {
         if done {
@@ -388,6 +489,7 @@ struct WorkerParts<T> {
     rx: Receiver<T>,
     shared: Arc<Shared>,
     control: mpsc::UnboundedReceiver<Control>,
+    deadline: Arc<ShutdownDeadline>,
     stats: Arc<DropStats>,
     config: BatchConfig,
     /// An export was cut short by the shutdown deadline.
@@ -437,7 +539,7 @@ impl<T: Send + 'static> WorkerParts<T> {
                 () = self.shared.notify.notified() => {
                     // Once a shutdown began, the control arm takes over.
                     while self.shared.pending.load(Ordering::Acquire) >= self.shared.max_batch
-                        && !self.shutting_down()
+                        && self.deadline.get().is_none()
                     {
                         if self.export_batch(&mut exporter, None).await.0 == 0 {
                             break;
@@ -451,14 +553,6 @@ impl<T: Send + 'static> WorkerParts<T> {
             }
             self.stats.maybe_report(Instant::now());
         }
-    }
-
-    fn shutting_down(&self) -> bool {
-        self.shared
-            .shutdown_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
     }
 
     /// Exports what was queued when it was called, batch by batch. With a
@@ -516,51 +610,21 @@ impl<T: Send + 'static> WorkerParts<T> {
             return (0, Ok(()));
         }
         self.shared.pending.fetch_sub(n, Ordering::AcqRel);
-        let started = Instant::now();
-        let mut limit = self.config.export_timeout;
-        let mut by_deadline = false;
-        let shutdown_at = *self
-            .shared
-            .shutdown_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(d) = deadline.or(shutdown_at) {
-            let left = d.saturating_duration_since(started);
-            if left < limit {
-                limit = left;
-                by_deadline = true;
-            }
-        }
         let export = exporter.export(batch);
-        tokio::pin!(export);
-        let sleep = tokio::time::sleep(limit);
-        tokio::pin!(sleep);
-        let outcome = loop {
-            tokio::select! {
-                r = &mut export => break Some(r),
-                () = &mut sleep => break None,
-                // A shutdown began while this export was in flight: it now
-                // ends by the shutdown's deadline as well.
-                () = self.shared.shutdown_notify.notified(), if !by_deadline => {
-                    let at = *self.shared.shutdown_at.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(d) = at {
-                        let left = d.saturating_duration_since(started);
-                        if left < limit {
-                            limit = left;
-                            by_deadline = true;
-                            sleep.as_mut().reset(tokio::time::Instant::from_std(started + limit));
-                        }
-                    }
-                }
-            }
-        };
-        match outcome.ok_or(()) {
-            Ok(Ok(())) => (n, Ok(())),
-            Ok(Err(e)) => {
+        match self
+            .deadline
+            .bound(export, self.config.export_timeout, deadline)
+            .await
+        {
+            Bounded::Done(Ok(())) => (n, Ok(())),
+            Bounded::Done(Err(e)) => {
                 self.stats.add(DropReason::ExportFailed, n as u64);
                 (n, Err(e))
             }
-            Err(_) if by_deadline => {
+            Bounded::Cut {
+                by_deadline: true,
+                after: limit,
+            } => {
                 self.cut_by_shutdown = true;
                 self.stats.add(DropReason::ShutdownTimeout, n as u64);
                 (
@@ -570,7 +634,10 @@ impl<T: Send + 'static> WorkerParts<T> {
                     )),
                 )
             }
-            Err(_) => {
+            Bounded::Cut {
+                by_deadline: false,
+                after: limit,
+            } => {
                 self.stats.add(DropReason::ExportFailed, n as u64);
                 (n, Err(format!("export timed out after {limit:?}")))
             }

@@ -1,7 +1,7 @@
 //! [`PeriodicReader`]: collects the meter provider's metrics on a timer and
 //! exports them on the pipeline's own thread.
 
-use super::batch::{join_if, request, spawn_worker, Control, Pipeline, REPLY_MARGIN};
+use super::batch::{spawn_worker, Bounded, Control, Pipeline, ShutdownDeadline, WorkerHandle};
 use super::dropped::{DropReason, DropStats, Signal};
 use crate::error::InitError;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -12,10 +12,7 @@ use opentelemetry_sdk::metrics::{
     InstrumentKind, ManualReader, Pipeline as SdkPipeline, Temporality,
 };
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Mutex, Weak};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -30,10 +27,8 @@ pub struct PeriodicReader {
 
 struct Inner {
     manual: Arc<ManualReader>,
-    control: mpsc::UnboundedSender<Control>,
+    worker: WorkerHandle,
     stats: Arc<DropStats>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    closed: AtomicBool,
     timeout: Duration,
 }
 
@@ -75,9 +70,11 @@ impl PeriodicReader {
         );
         let stats = Arc::new(DropStats::new(Signal::Metrics));
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let deadline = Arc::new(ShutdownDeadline::default());
         let worker = Worker {
             manual: Arc::clone(&manual),
             control: ctl_rx,
+            deadline: Arc::clone(&deadline),
             stats: Arc::clone(&stats),
             interval: interval.max(Duration::from_millis(1)),
             timeout,
@@ -86,10 +83,8 @@ impl PeriodicReader {
         Ok(PeriodicReader {
             inner: Arc::new(Inner {
                 manual,
-                control: ctl_tx,
+                worker: WorkerHandle::new(ctl_tx, thread, deadline),
                 stats,
-                thread: Mutex::new(Some(thread)),
-                closed: AtomicBool::new(false),
                 timeout,
             }),
         })
@@ -111,26 +106,11 @@ impl Pipeline for Inner {
     }
 
     fn flush(&self, timeout: Duration) -> OTelSdkResult {
-        if self.closed.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let (reply, rx) = sync_channel(1);
-        request(&self.control, Control::Flush { reply }, &rx, timeout)
+        self.worker.flush(timeout)
     }
 
     fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let (reply, rx) = sync_channel(1);
-        let deadline = Instant::now() + timeout;
-        let r = request(
-            &self.control,
-            Control::Shutdown { deadline, reply },
-            &rx,
-            timeout + REPLY_MARGIN,
-        );
-        join_if(&self.thread, r.is_ok());
+        let r = self.worker.shutdown(timeout);
         let _ = self
             .manual
             .shutdown_with_timeout(Duration::from_millis(100));
@@ -169,6 +149,7 @@ impl MetricReader for PeriodicReader {
 struct Worker {
     manual: Arc<ManualReader>,
     control: mpsc::UnboundedReceiver<Control>,
+    deadline: Arc<ShutdownDeadline>,
     stats: Arc<DropStats>,
     interval: Duration,
     timeout: Duration,
@@ -218,22 +199,20 @@ impl Worker {
         if points == 0 {
             return Ok(());
         }
-        let mut limit = self.timeout;
-        let mut by_deadline = false;
-        if let Some(d) = deadline {
-            let left = d.saturating_duration_since(Instant::now());
-            if left < limit {
-                limit = left;
-                by_deadline = true;
-            }
-        }
-        match tokio::time::timeout(limit, exporter.export(&rm)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
+        match self
+            .deadline
+            .bound(exporter.export(&rm), self.timeout, deadline)
+            .await
+        {
+            Bounded::Done(Ok(())) => Ok(()),
+            Bounded::Done(Err(e)) => {
                 self.stats.add(DropReason::ExportFailed, points);
                 Err(e.to_string())
             }
-            Err(_) => {
+            Bounded::Cut {
+                by_deadline,
+                after: limit,
+            } => {
                 let reason = if by_deadline {
                     DropReason::ShutdownTimeout
                 } else {
@@ -264,4 +243,67 @@ pub(crate) fn data_points(rm: &ResourceMetrics) -> u64 {
             AggregatedMetrics::I64(d) => count(d),
         } as u64)
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::SdkMeterProvider;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// An exporter whose exports never finish (a black-holed receiver).
+    #[derive(Clone, Default)]
+    struct Hanging {
+        started: Arc<AtomicUsize>,
+    }
+
+    impl PushMetricExporter for Hanging {
+        async fn export(&self, _metrics: &ResourceMetrics) -> OTelSdkResult {
+            self.started.fetch_add(1, Ordering::AcqRel);
+            std::future::pending().await
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+        fn temporality(&self) -> Temporality {
+            Temporality::Cumulative
+        }
+    }
+
+    /// A shutdown that begins while a periodic export hangs ends by its own
+    /// deadline (not the 30 s export timeout) and counts what was lost.
+    #[test]
+    fn shutdown_cuts_short_a_periodic_export_in_flight() {
+        let exporter = Hanging::default();
+        let started = Arc::clone(&exporter.started);
+        let reader =
+            PeriodicReader::new(exporter, Duration::from_millis(10), Duration::from_secs(30))
+                .expect("reader");
+        let provider = SdkMeterProvider::builder()
+            .with_reader(reader.clone())
+            .build();
+        provider
+            .meter("test")
+            .u64_counter("jobs")
+            .build()
+            .add(3, &[]);
+        let t0 = Instant::now();
+        while started.load(Ordering::Acquire) == 0 {
+            assert!(t0.elapsed() < Duration::from_secs(5), "no export began");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let t0 = Instant::now();
+        assert!(reader
+            .shutdown_with_timeout(Duration::from_millis(300))
+            .is_err());
+        let took = t0.elapsed();
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        // The point in flight, then the final collection's point.
+        assert_eq!(reader.dropped(DropReason::ShutdownTimeout), 2);
+        assert_eq!(reader.dropped(DropReason::ExportFailed), 0);
+    }
 }
