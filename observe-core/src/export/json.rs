@@ -312,16 +312,7 @@ fn log_record(out: &mut Vec<u8>, r: &SdkLogRecord) {
     if attrs.peek().is_some() {
         sep.key(out, "attributes");
         out.push(b'[');
-        for (i, (k, v)) in attrs.enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"key\":");
-            string(out, k.as_str());
-            out.extend_from_slice(b",\"value\":");
-            any_value(out, v);
-            out.push(b'}');
-        }
+        any_key_values(out, attrs.map(|(k, v)| (k.as_str(), v)));
         out.push(b']');
     }
     if let Some(cx) = r.trace_context() {
@@ -418,19 +409,24 @@ fn any_value(out: &mut Vec<u8>, v: &AnyValue) {
             let mut entries: Vec<_> = m.iter().collect();
             entries.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
             out.extend_from_slice(b"{\"kvlistValue\":{\"values\":[");
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(b"{\"key\":");
-                string(out, k.as_str());
-                out.extend_from_slice(b",\"value\":");
-                any_value(out, v);
-                out.push(b'}');
-            }
+            any_key_values(out, entries.into_iter().map(|(k, v)| (k.as_str(), v)));
             out.extend_from_slice(b"]}}");
         }
         other => string_value(out, &format!("{other:?}")),
+    }
+}
+
+/// `{"key":k,"value":v},…` for log-record values.
+fn any_key_values<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = (&'a str, &'a AnyValue)>) {
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"key\":");
+        string(out, k);
+        out.extend_from_slice(b",\"value\":");
+        any_value(out, v);
+        out.push(b'}');
     }
 }
 
