@@ -295,20 +295,13 @@ impl ShutdownDeadline {
         deadline: Option<Instant>,
     ) -> Bounded<F::Output> {
         let started = Instant::now();
+        let left = |d: Option<Instant>| d.map(|d| d.saturating_duration_since(started));
         let mut limit = timeout;
         let mut by_deadline = false;
-        let mut tighten = |d: Option<Instant>, limit: &mut Duration| {
-            let left = d.map(|d| d.saturating_duration_since(started));
-            match left {
-                Some(left) if left < *limit => {
-                    *limit = left;
-                    by_deadline = true;
-                    true
-                }
-                _ => false,
-            }
-        };
-        tighten(deadline.or(self.get()), &mut limit);
+        if let Some(l) = left(deadline.or(self.get())).filter(|l| *l < limit) {
+            limit = l;
+            by_deadline = true;
+        }
         tokio::pin!(export);
         let sleep = tokio::time::sleep(limit);
         tokio::pin!(sleep);
@@ -317,8 +310,11 @@ impl ShutdownDeadline {
                 biased;
                 r = &mut export => return Bounded::Done(r),
                 () = &mut sleep => break,
+                // A shutdown began while the export was in flight.
                 () = self.notify.notified() => {
-                    if tighten(self.get(), &mut limit) {
+                    if let Some(l) = left(self.get()).filter(|l| *l < limit) {
+                        limit = l;
+                        by_deadline = true;
                         sleep.as_mut().reset(tokio::time::Instant::from_std(started + limit));
                     }
                 }
