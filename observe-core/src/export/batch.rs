@@ -298,7 +298,8 @@ impl ShutdownDeadline {
         let left = |d: Option<Instant>| d.map(|d| d.saturating_duration_since(started));
         let mut limit = timeout;
         let mut by_deadline = false;
-        if let Some(l) = left(deadline.or(self.get())).filter(|l| *l < limit) {
+        let earliest = deadline.into_iter().chain(self.get()).min();
+        if let Some(l) = left(earliest).filter(|l| *l < limit) {
             limit = l;
             by_deadline = true;
         }
