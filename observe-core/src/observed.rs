@@ -108,13 +108,19 @@ impl std::fmt::Debug for Call {
 /// so one clock read serves both the duration and the span's end.
 #[inline]
 pub fn start(site: &'static Site, make_span: impl FnOnce() -> tracing::Span) -> Call {
-    let shared = crate::context::current_shared();
-    let Some(shared) = shared.filter(|s| s.traces.is_some()) else {
+    // The signals of the observe telemetry in use, if it records spans
+    // (one reference count; the span is made outside `get_default`, which
+    // is not re-entrant).
+    let signals = tracing::dispatcher::get_default(|d| {
+        let shared = &d.downcast_ref::<crate::layer::ObserveLayer>()?.shared;
+        shared.traces.as_ref()?;
+        Some(shared.signals.clone())
+    });
+    let Some(signals) = signals else {
         return Call { site, active: None };
     };
     let now = Instant::now();
     let span = crate::layer::with_site(site.fields(), now, make_span);
-    let signals = shared.signals.clone();
     let bound = signals.as_ref().and_then(|s| site.bound(s));
     match (bound, &signals) {
         (Some(b), _) => b.start(),
