@@ -62,6 +62,15 @@ impl Clock {
             Clock::Fixed(t) => *t,
         }
     }
+
+    /// The time of a clock reading already taken (`None`: read it now).
+    #[inline]
+    pub(crate) fn at(&self, reading: Option<crate::clock::Instant>) -> SystemTime {
+        match (self, reading) {
+            (Clock::System, Some(at)) => crate::clock::wall_at(at),
+            _ => self.now(),
+        }
+    }
 }
 
 /// Span export: the processors that receive ended spans.
@@ -401,9 +410,10 @@ impl ObserveLayer {
                 }
             };
         let span_id = sh.next_id();
-        let (site, site_start) = match meta.target() == OBSERVED_TARGET {
-            true => PENDING_SITE.with(Cell::take).unzip(),
-            false => (None, None),
+        let (site, site_start) = if meta.target() == OBSERVED_TARGET {
+            PENDING_SITE.with(Cell::take).unzip()
+        } else {
+            (None, None)
         };
         let sampled = match &sh.traces {
             Some(t) => t.sampler.should_sample(parent_sampled, trace_id),
@@ -464,10 +474,7 @@ impl ObserveLayer {
                 kind: special
                     .kind
                     .unwrap_or_else(|| site.map_or(SpanKind::Internal, SiteFields::kind)),
-                start: match (sh.clock, site_start) {
-                    (Clock::System, Some(at)) => crate::clock::wall_at(at),
-                    (clock, _) => clock.now(),
-                },
+                start: sh.clock.at(site_start),
                 parent_span_id,
                 parent_remote,
                 attributes,
@@ -515,12 +522,9 @@ impl ObserveLayer {
             span_kind: rec.kind,
             name: rec.name,
             start_time: rec.start,
-            end_time: match (sh.clock, PENDING_END.with(Cell::get)) {
-                (Clock::System, Some((closing, at))) if closing == id.into_u64() => {
-                    crate::clock::wall_at(at)
-                }
-                (clock, _) => clock.now(),
-            },
+            end_time: sh.clock.at(PENDING_END
+                .with(Cell::get)
+                .and_then(|(closing, at)| (closing == id.into_u64()).then_some(at))),
             attributes: rec.attributes,
             dropped_attributes_count: 0,
             events,
