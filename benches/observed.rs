@@ -91,6 +91,17 @@ fn with_observed(x: u64) -> Result<u64, std::io::Error> {
     Ok(x.wrapping_mul(3))
 }
 
+/// A parent for `PER_PARENT` calls, as fastrace's bench has one: the
+/// calls are children of a local parent, like fastrace's spans.
+#[observed]
+#[inline(never)]
+fn parent_of(n: u64) -> Result<u64, std::io::Error> {
+    for _ in 0..n {
+        black_box(with_observed(black_box(7)).ok());
+    }
+    Ok(n)
+}
+
 /// Calls per parent span where a scenario needs one (fastrace, request).
 const PER_PARENT: u64 = 1000;
 
@@ -173,6 +184,17 @@ fn bench(c: &mut Criterion) {
     tracing::dispatcher::with_default(spans_only.dispatch(), || {
         g.bench_function("observed_no_metric_reader", |b| {
             b.iter(|| with_observed(black_box(7)))
+        });
+        g.bench_function("observed_no_metric_reader_child", |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let mut done = 0;
+                while done < iters {
+                    black_box(parent_of(PER_PARENT.min(iters - done)).ok());
+                    done += PER_PARENT;
+                }
+                start.elapsed()
+            })
         });
     });
 

@@ -93,6 +93,20 @@ async fn place_order(order: &Order, qty: u32) -> Result<u64, StockError> {
     shop::price(reserved)
 }
 
+/// Opens a tracing span inside the call, logs in it and after it, and
+/// reports what `current_span_id()` says inside the call.
+#[observed(fields(order_id = order_id))]
+async fn query_order(order_id: u64) -> Result<String, StockError> {
+    {
+        let db = tracing::info_span!("db.query", table = "orders");
+        let _entered = db.enter();
+        observe::info!("query_done", rows = 1u64);
+    }
+    tokio::task::yield_now().await;
+    observe::info!("order_loaded");
+    observe::current_span_id().ok_or(StockError)
+}
+
 #[observed(gateway = "bank", fields(order_id = order_id))]
 async fn charge(order_id: u64, outcome: Option<BankError>) -> Result<String, BankError> {
     tokio::task::yield_now().await;
@@ -391,6 +405,63 @@ async fn nested_calls_are_parent_and_children_in_one_trace() {
             ("price".into(), "observed::shop".into(), "ok".into(), 1.0),
             ("reserve".into(), "observed::shop".into(), "ok".into(), 1.0),
         ]
+    );
+}
+
+#[tokio::test]
+async fn tracing_spans_lines_and_helpers_inside_a_call_belong_to_it() {
+    use tracing::Instrument as _;
+    let (r, cap) = Harness::new("orders")
+        .run_async(async {
+            // Made inside the harness's dispatcher (when first polled).
+            query_order(9)
+                .instrument(tracing::info_span!("request"))
+                .await
+        })
+        .await;
+    let current = r.expect("a span is current inside the call");
+    let request = span(&cap, "request");
+    let call = span(&cap, "observed::query_order");
+    let db = span(&cap, "db.query");
+    // One trace: request → call → db.query, and the call is what
+    // `current_span_id()` sees inside it.
+    assert_eq!(request.parent_span_id.to_string(), "0000000000000000");
+    assert_eq!(call.parent_span_id, request.span_context.span_id());
+    assert_eq!(db.parent_span_id, call.span_context.span_id());
+    for s in [call, db] {
+        assert_eq!(s.span_context.trace_id(), request.span_context.trace_id());
+    }
+    assert_eq!(current, call.span_context.span_id().to_string());
+    assert_eq!(span_attrs(db), attrs(&[("table", "orders")]));
+    // The line in db.query carries its fields and those of the call around it.
+    let inner = cap.events("query_done")[0];
+    assert_eq!(line_ids(inner), ids(db));
+    assert_eq!(
+        stable(inner),
+        json!({
+            "level": "INFO",
+            "service": "orders",
+            "event": "query_done",
+            "target": "observed",
+            "rows": 1,
+            "table": "orders",
+            "code.function": "query_order",
+            "order_id": 9,
+        })
+    );
+    // After db.query ends, lines are the call's again.
+    let after = cap.events("order_loaded")[0];
+    assert_eq!(line_ids(after), ids(call));
+    assert_eq!(
+        stable(after),
+        json!({
+            "level": "INFO",
+            "service": "orders",
+            "event": "order_loaded",
+            "target": "observed",
+            "code.function": "query_order",
+            "order_id": 9,
+        })
     );
 }
 

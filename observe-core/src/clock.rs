@@ -17,6 +17,7 @@ pub(crate) use fastant::Instant;
 const REFRESH: Duration = Duration::from_secs(1);
 
 thread_local! {
+    /// The thread's anchor and the counter reading after which it is stale.
     static ANCHOR: Cell<Option<(fastant::Anchor, Instant)>> = const { Cell::new(None) };
 }
 
@@ -25,10 +26,11 @@ thread_local! {
 pub(crate) fn wall_at(now: Instant) -> SystemTime {
     let anchor = ANCHOR
         .try_with(|a| match a.get() {
-            Some((anchor, at)) if now.duration_since(at) < REFRESH => anchor,
+            // One integer comparison on the hot path.
+            Some((anchor, stale_at)) if now < stale_at => anchor,
             _ => {
                 let anchor = fastant::Anchor::new();
-                a.set(Some((anchor, now)));
+                a.set(Some((anchor, now.checked_add(REFRESH).unwrap_or(now))));
                 anchor
             }
         })

@@ -3,12 +3,37 @@
 use crate::layer::span_state::SpanState;
 use crate::layer::{ObserveLayer, Shared};
 use std::sync::Arc;
+use tracing::Subscriber as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Registry;
 
-/// Runs `f` on observe's state of the current span, if any.
+/// Runs `f` on observe's state of the current span, if any: the innermost
+/// `#[observed]` call running in tracing's current span, or that span.
 pub(crate) fn with_current<R>(f: impl FnOnce(&SpanState) -> R) -> Option<R> {
-    with_span(&tracing::Span::current(), f)
+    with_current_mut(|st| f(st))
+}
+
+/// Runs `f` on observe's state of the current span (see [`with_current`]), mutably.
+pub(crate) fn with_current_mut<R>(f: impl FnOnce(&mut SpanState) -> R) -> Option<R> {
+    let mut f = Some(f);
+    tracing::dispatcher::get_default(|d| {
+        let reg = d.downcast_ref::<Registry>()?;
+        let current = reg.current_span();
+        let id = current.id();
+        if crate::layer::local::any_entered() {
+            let r = crate::layer::local::with_scope(id.map(|i| i.into_u64()), |frames| {
+                let fr = frames.last_mut()?;
+                f.take().map(|f| f(&mut fr.state))
+            });
+            if r.is_some() {
+                return r;
+            }
+        }
+        let s = reg.span(id?)?;
+        let mut ext = s.extensions_mut();
+        let st = ext.get_mut::<SpanState>()?;
+        f.take().map(|f| f(st))
+    })
 }
 
 /// Runs `f` on observe's state of `span`.

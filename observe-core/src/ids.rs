@@ -81,6 +81,22 @@ pub(crate) fn random_u64() -> u64 {
     })
 }
 
+/// `N` random non-zero `u64`s from the thread's generator (one access).
+#[inline]
+pub(crate) fn random_u64s<const N: usize>() -> [u64; N] {
+    RNG.with(|cell| {
+        let mut rng = cell.get().unwrap_or_else(Rng::from_entropy);
+        let out = std::array::from_fn(|_| loop {
+            let v = rng.next_u64();
+            if v != 0 {
+                break v;
+            }
+        });
+        cell.set(Some(rng));
+        out
+    })
+}
+
 /// 32 random bytes, for a per-process pseudonym key.
 pub(crate) fn random_key() -> [u8; 32] {
     let mut key = [0u8; 32];

@@ -124,8 +124,7 @@ pub fn mark_failed(reason: impl Into<std::borrow::Cow<'static, str>>) {
     if let Some(req) = __private::current_request() {
         req.mark_failed(reason.into());
     }
-    let span = tracing::Span::current();
-    let _ = __private::with_span(&span, |mut h| h.set_error("implicit failure"));
+    let _ = __private::with_current_span(|mut h| h.set_error("implicit failure"));
 }
 
 /// A constrained resource whose utilisation feeds `observe.resource.utilization`.

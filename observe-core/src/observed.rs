@@ -13,13 +13,19 @@
 //! ```
 
 use crate::clock::Instant;
-use crate::layer::span_state::SiteFields;
+use crate::layer::fields::{SpanFieldSink, Visitor};
+use crate::layer::local::{self, LocalSpan};
+use crate::layer::span_state::{SiteFields, SpanState};
+use crate::layer::{Inherited, ObserveLayer, Shared};
 use crate::outcome::Classified;
 use crate::signals::{GatewayStatus, ObservedBound, Signals};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use tracing::Subscriber as _;
+use tracing_subscriber::registry::LookupSpan as _;
+use tracing_subscriber::Registry;
 
 /// One annotated function.
 #[derive(Debug)]
@@ -75,10 +81,10 @@ impl Site {
 }
 
 struct Active {
-    signals: Option<Arc<Signals>>,
+    shared: Arc<Shared>,
     bound: Option<&'static ObservedBound>,
     start: Instant,
-    span: tracing::Span,
+    span: LocalSpan,
     timed_out: bool,
 }
 
@@ -98,31 +104,84 @@ impl std::fmt::Debug for Call {
     }
 }
 
-/// Starts a call: creates its span with `make_span` (only when observe is
-/// installed and enabled; otherwise the call records nothing and costs a few
-/// nanoseconds). The span gets the site's `code.function` (and `gateway`)
-/// from `site`, not from `make_span`.
+/// The user's `fields(...)` of a call, recorded on its span.
+pub struct Fields<'a, 'b> {
+    sink: &'a mut SpanFieldSink<'b>,
+    meta: &'static tracing::Metadata<'static>,
+}
+
+impl std::fmt::Debug for Fields<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fields")
+            .field("names", &self.meta.fields())
+            .finish()
+    }
+}
+
+impl Fields<'_, '_> {
+    /// Records `values`, one per field of the call site's metadata, in order.
+    #[inline]
+    pub fn record<const N: usize>(&mut self, values: [&dyn tracing::Value; N]) {
+        for (field, value) in self.meta.fields().iter().zip(values) {
+            value.record(&field, &mut Visitor(&mut *self.sink));
+        }
+    }
+}
+
+/// Starts a call: opens its span (only when observe is installed and
+/// enabled; otherwise the call records nothing and costs a few
+/// nanoseconds). `meta` names the span and its fields; `fields` records
+/// their values (called only when the span is opened). The span gets the
+/// site's `code.function` (and `gateway`) from `site`.
 ///
-/// The call owns the span: the body runs in it through [`Call::in_scope`]
-/// (sync) or [`Call::instrument`] (async), and finishing the call closes it,
-/// so one clock read serves both the duration and the span's end.
+/// The span is the call's own, not a tracing span: it is current while the
+/// body runs through [`Call::in_scope`] (sync) or [`Call::instrument`]
+/// (async), for log lines, child spans and outbound calls, and finishing
+/// the call ends it, so one clock read serves both the duration and the
+/// span's end.
 #[inline]
-pub fn start(site: &'static Site, make_span: impl FnOnce() -> tracing::Span) -> Call {
-    // The signals of the observe telemetry in use, if it records spans
-    // (one reference count; the span is made outside `get_default`, which
-    // is not re-entrant).
-    let signals = tracing::dispatcher::get_default(|d| {
-        let shared = &d.downcast_ref::<crate::layer::ObserveLayer>()?.shared;
+pub fn start(
+    site: &'static Site,
+    meta: &'static tracing::Metadata<'static>,
+    fields: impl FnOnce(&mut Fields<'_, '_>),
+) -> Call {
+    // The telemetry in use, if it records spans, the tracing span the call
+    // runs in, and what the call's span inherits (the innermost call
+    // running in that span, or the span itself, or a new trace).
+    let found = tracing::dispatcher::get_default(|d| {
+        let shared = &d.downcast_ref::<ObserveLayer>()?.shared;
         shared.traces.as_ref()?;
-        Some(shared.signals.clone())
+        let reg = d.downcast_ref::<Registry>()?;
+        let current = reg.current_span();
+        let context = current.id().map(|id| id.into_u64());
+        let inherited = local::with_scope(context, |frames| {
+            frames.last().map(|fr| Inherited::child_of(&fr.state))
+        });
+        let inherited = match inherited {
+            Some(i) => i,
+            None => current
+                .id()
+                .and_then(|id| reg.span(id))
+                .and_then(|s| s.extensions().get::<SpanState>().map(Inherited::child_of))
+                .unwrap_or_else(|| shared.root()),
+        };
+        Some((Arc::clone(shared), context, inherited))
     });
-    let Some(signals) = signals else {
+    let Some((shared, context, inherited)) = found else {
         return Call { site, active: None };
     };
     let now = Instant::now();
-    let span = crate::layer::with_site(site.fields(), now, make_span);
-    let bound = signals.as_ref().and_then(|s| site.bound(s));
-    match (bound, &signals) {
+    let mut state = local::new_state_box();
+    shared.fill_state(
+        &mut state,
+        inherited,
+        meta,
+        Some(site.fields()),
+        Some(now),
+        |sink| fields(&mut Fields { sink, meta }),
+    );
+    let bound = shared.signals.as_ref().and_then(|s| site.bound(s));
+    match (bound, &shared.signals) {
         (Some(b), _) => b.start(),
         (None, Some(s)) => s.observed_active(site.function, site.namespace, 1),
         (None, None) => {}
@@ -130,10 +189,10 @@ pub fn start(site: &'static Site, make_span: impl FnOnce() -> tracing::Span) -> 
     Call {
         site,
         active: Some(Active {
-            signals,
+            shared,
             bound,
             start: now,
-            span,
+            span: LocalSpan::new(state, context),
             timed_out: false,
         }),
     }
@@ -143,10 +202,9 @@ pin_project_lite::pin_project! {
     /// A call's future, polled inside the call's span (entered on every poll,
     /// and while the future is dropped, so what its destructors log belongs
     /// to the call).
-    #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct Instrumented<'a, F> {
-        span: Option<&'a tracing::Span>,
+        span: Option<&'a mut LocalSpan>,
         #[pin]
         inner: Option<F>,
     }
@@ -154,9 +212,17 @@ pin_project_lite::pin_project! {
     impl<'a, F> PinnedDrop for Instrumented<'a, F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
-            let _entered = this.span.map(|s| s.enter());
+            let _entered = this.span.as_deref().map(local::enter);
             this.inner.set(None);
         }
+    }
+}
+
+impl<F> std::fmt::Debug for Instrumented<'_, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("active", &self.span.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -166,7 +232,7 @@ impl<F: std::future::Future> std::future::Future for Instrumented<'_, F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
         let this = self.project();
-        let _entered = this.span.map(|s| s.enter());
+        let _entered = this.span.as_deref().map(local::enter);
         match this.inner.as_pin_mut() {
             Some(inner) => inner.poll(cx),
             // Only dropped after completion: never polled again by the
@@ -180,17 +246,16 @@ impl Call {
     /// Runs `f` inside the call's span.
     #[inline]
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        match &self.active {
-            Some(a) => a.span.in_scope(f),
-            None => f(),
-        }
+        let _entered = self.active.as_ref().map(|a| local::enter(&a.span));
+        f()
     }
 
-    /// `fut`, polled inside the call's span.
+    /// `fut`, polled inside the call's span. The future borrows the call
+    /// mutably (so it stays `Send`): it ends before the call finishes.
     #[inline]
-    pub fn instrument<F>(&self, fut: F) -> Instrumented<'_, F> {
+    pub fn instrument<F>(&mut self, fut: F) -> Instrumented<'_, F> {
         Instrumented {
-            span: self.active.as_ref().map(|a| &a.span),
+            span: self.active.as_mut().map(|a| &mut a.span),
             inner: Some(fut),
         }
     }
@@ -209,15 +274,20 @@ impl Call {
 
     fn record(&mut self, classified: Classified) {
         let Some(a) = self.active.take() else { return };
-        let end = Instant::now();
-        self.report(&a, end, classified);
-        // The call held the span's last handle: it closes now, ending at `end`.
-        crate::layer::close_at(a.span, end);
+        let elapsed = Instant::now().duration_since(a.start);
+        self.report(&a, elapsed, classified);
+        let Active { shared, span, .. } = a;
+        if let Some(mut st) = span.into_state() {
+            // The span ends `elapsed` after its start: one clock reading
+            // serves the duration metric and the span.
+            shared.finish_and_export(&mut st, elapsed);
+            local::recycle(st);
+        }
     }
 
-    fn report(&self, a: &Active, end: Instant, classified: Classified) {
+    fn report(&self, a: &Active, elapsed: std::time::Duration, classified: Classified) {
         let site = self.site;
-        let secs = end.duration_since(a.start).as_secs_f64();
+        let secs = elapsed.as_secs_f64();
         let classified = if a.timed_out {
             Classified::Failed {
                 error_type: Cow::Borrowed("timeout"),
@@ -229,7 +299,8 @@ impl Call {
             classified
         };
         let ok = classified == Classified::Ok;
-        match (a.bound, &a.signals) {
+        let signals = &a.shared.signals;
+        match (a.bound, signals) {
             (Some(b), _) => b.end(ok, secs),
             (None, Some(s)) => {
                 s.observed_call(site.function, site.namespace, ok, secs);
@@ -244,9 +315,9 @@ impl Call {
             implicit,
         } = classified
         else {
-            if let (Some(g), Some(s)) = (site.gateway, &a.signals) {
+            if let (Some(g), Some(s)) = (site.gateway, signals) {
                 let ids = if s.wants_exemplars() {
-                    crate::__private::with_span(&a.span, |h| h.sampled_ids()).flatten()
+                    a.sampled_ids()
                 } else {
                     None
                 };
@@ -259,9 +330,9 @@ impl Call {
         } else {
             GatewayStatus::Error
         };
-        if let (Some(g), Some(s)) = (site.gateway, &a.signals) {
+        if let (Some(g), Some(s)) = (site.gateway, signals) {
             let ids = if s.wants_exemplars() {
-                crate::__private::with_span(&a.span, |h| h.sampled_ids()).flatten()
+                a.sampled_ids()
             } else {
                 None
             };
@@ -273,19 +344,22 @@ impl Call {
                 ids,
             );
         }
-        let request = crate::__private::with_span(&a.span, |mut h| {
-            h.set_error(Cow::Owned(message.clone()));
-            h.set_attribute(KeyValue::new("error.type", error_type.to_string()));
-            h.add_event(
-                "exception",
-                vec![
-                    KeyValue::new("exception.type", error_type.to_string()),
-                    KeyValue::new("exception.message", message.clone()),
-                ],
-            );
-            h.request().cloned()
-        })
-        .flatten();
+        let request = a
+            .span
+            .with_state(|st| {
+                let mut h = crate::__private::SpanHandle::new(st);
+                h.set_error(Cow::Owned(message.clone()));
+                h.set_attribute(KeyValue::new("error.type", error_type.to_string()));
+                h.add_event(
+                    "exception",
+                    vec![
+                        KeyValue::new("exception.type", error_type.to_string()),
+                        KeyValue::new("exception.message", message.clone()),
+                    ],
+                );
+                h.request().cloned()
+            })
+            .flatten();
         if let Some(req) = request {
             match site.gateway {
                 Some(g) => req.record_gateway_failure(crate::log::sampling::GatewayFailure {
@@ -298,7 +372,8 @@ impl Call {
             }
         }
         if site.log_errors {
-            a.span.in_scope(|| match site.gateway {
+            let _entered = local::enter(&a.span);
+            match site.gateway {
                 Some(g) => tracing::error!(
                     event = "gateway_call_failed",
                     gateway = g,
@@ -318,8 +393,21 @@ impl Call {
                     implicit,
                     duration_ms = (secs * 1000.0) as u64,
                 ),
-            });
+            }
         }
+    }
+}
+
+impl Active {
+    /// Trace and span id as bytes, if the span is recorded (for exemplars).
+    fn sampled_ids(&self) -> crate::signals::SpanIds {
+        self.span
+            .with_state(|st| {
+                st.record
+                    .is_some()
+                    .then(|| (st.trace_id.to_be_bytes(), st.span_id.to_be_bytes()))
+            })
+            .flatten()
     }
 }
 

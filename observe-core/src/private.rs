@@ -6,6 +6,7 @@ pub use crate::macros::is_snake_case;
 pub use crate::signals::{GatewayStatus, Signals};
 pub use tokio;
 pub use tracing;
+pub use tracing_core;
 
 pub use crate::observed;
 
@@ -80,6 +81,12 @@ impl std::fmt::Debug for SpanHandle<'_> {
             .field("trace_id", &self.st.trace_id_hex())
             .field("span_id", &self.st.span_id_hex())
             .finish()
+    }
+}
+
+impl<'a> SpanHandle<'a> {
+    pub(crate) fn new(st: &'a mut SpanState) -> Self {
+        SpanHandle { st }
     }
 }
 
@@ -198,6 +205,12 @@ pub fn with_span<R>(span: &tracing::Span, f: impl FnOnce(SpanHandle<'_>) -> R) -
         ext.get_mut::<SpanState>().map(|st| f(SpanHandle { st }))
     })
     .flatten()
+}
+
+/// Runs `f` on observe's state of the current span: the innermost
+/// `#[observed]` call running in tracing's current span, or that span.
+pub fn with_current_span<R>(f: impl FnOnce(SpanHandle<'_>) -> R) -> Option<R> {
+    crate::context::with_current_mut(|st| f(SpanHandle { st }))
 }
 
 /// Records a failed gateway call in the enclosing request, if any.

@@ -88,8 +88,17 @@ fn prologue(rt: &TokenStream, func: &Function<'_>, opts: &Options) -> TokenStrea
             quote!(::core::concat!(::core::module_path!(), #suffix))
         }
     };
-    let user_fields = &opts.fields;
-    let call_mut = opts.timeout.as_ref().map(|_| quote!(mut));
+    let names = opts.fields.iter().map(|f| f.name.dotted());
+    let values = opts.fields.iter().map(|f| field_value(rt, f));
+    let record = if opts.fields.is_empty() {
+        quote!(|_| {})
+    } else {
+        quote!(|__observe_fields| __observe_fields.record([#(#values),*]))
+    };
+    // Async calls lend the call to their future mutably (`instrument`).
+    let call_mut = (!matches!(func.shape, Shape::Sync)).then(|| quote!(mut));
+    let tracing = quote!(#rt::__private::tracing);
+    let core = quote!(#rt::__private::tracing_core);
     quote! {
         static __OBSERVE_SITE: #rt::__private::observed::Site = #rt::__private::observed::Site::new(
             #fn_name,
@@ -97,21 +106,55 @@ fn prologue(rt: &TokenStream, func: &Function<'_>, opts: &Options) -> TokenStrea
             #gateway_site,
             #log_errors,
         );
+        // The span's name and field names (its values are recorded per
+        // call). Target `observe::observed`: level filters never disable
+        // observe's own spans. `code.function`, `gateway` and the client
+        // kind come from the site (encoded once), not from fields.
+        static __OBSERVE_CALLSITE: #core::callsite::DefaultCallsite =
+            #core::callsite::DefaultCallsite::new(&__OBSERVE_META);
+        static __OBSERVE_META: #tracing::Metadata<'static> = #tracing::Metadata::new(
+            #span_name,
+            "observe::observed",
+            #tracing::Level::INFO,
+            ::core::option::Option::Some(::core::file!()),
+            ::core::option::Option::Some(::core::line!()),
+            ::core::option::Option::Some(::core::module_path!()),
+            #core::field::FieldSet::new(
+                &[#(#names),*],
+                #core::identify_callsite!(&__OBSERVE_CALLSITE),
+            ),
+            #core::metadata::Kind::SPAN,
+        );
         let #call_mut __observe_call = #rt::__private::observed::start(
             &__OBSERVE_SITE,
-            || {
-                // Target `observe::observed`: the level filter never
-                // disables observe's own spans (RUST_LOG=warn keeps tracing).
-                // `code.function`, `gateway` and the client kind come from
-                // the site (encoded once), not from span fields.
-                #rt::__private::tracing::span!(
-                    target: "observe::observed",
-                    #rt::__private::tracing::Level::INFO,
-                    #span_name
-                    #(, #user_fields)*
-                )
-            },
+            &__OBSERVE_META,
+            #record,
         );
+    }
+}
+
+/// One field's value as `&dyn tracing::Value`, in tracing's syntax:
+/// `%` records `Display`, `?` records `Debug`, a bare name records the
+/// variable (or field access) of that name.
+fn field_value(rt: &TokenStream, field: &crate::attr::Field) -> TokenStream {
+    use crate::attr::{FieldName, Sigil};
+    let (sigil, expr) = match &field.value {
+        Some((_, sigil, expr)) => (sigil.as_ref().or(field.sigil.as_ref()), quote!(#expr)),
+        None => match &field.name {
+            FieldName::Path(p) => (field.sigil.as_ref(), quote!(#p)),
+            FieldName::Lit(l) => (field.sigil.as_ref(), quote!(#l)),
+        },
+    };
+    let tracing = quote!(#rt::__private::tracing);
+    let span = syn::spanned::Spanned::span(&expr);
+    match sigil {
+        Some(Sigil::Display(_)) => quote_spanned!(span=>
+            &#tracing::field::display(&(#expr)) as &dyn #tracing::Value
+        ),
+        Some(Sigil::Debug(_)) => quote_spanned!(span=>
+            &#tracing::field::debug(&(#expr)) as &dyn #tracing::Value
+        ),
+        None => quote_spanned!(span=> &(#expr) as &dyn #tracing::Value),
     }
 }
 

@@ -46,6 +46,16 @@ mod valid;
 /// a value whose `observe::Outcome` reports one. A panic records
 /// `error.type = "panic"`; an async call dropped before it finished records
 /// `"cancelled"`.
+///
+/// The call's span is observe's own, not a `tracing` span (so it costs a
+/// fraction of one). While the body runs it is the current span for
+/// everything observe does: log lines (ids and fields), spans opened inside
+/// the call (`tracing` spans, the client layer's, nested `#[observed]`
+/// calls are its children), `observe::current_trace_id()` and the other
+/// `current_*` helpers, `observe::mark_failed`, and outbound `traceparent`
+/// headers. Other `tracing` layers do not see it, and
+/// `tracing::Span::current()` inside the call is the span around the call:
+/// a task spawned with `.in_current_span()` belongs to that span.
 #[proc_macro_attribute]
 pub fn observed(args: TokenStream, item: TokenStream) -> TokenStream {
     expand_with(args.into(), item.into()).into()

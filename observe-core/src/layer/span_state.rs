@@ -150,6 +150,30 @@ impl SpanState {
         }
     }
 
+    /// Makes an ended span's state fresh again (as [`SpanState::new`]),
+    /// keeping small field buffers; `false` if it holds large ones (drop
+    /// it instead).
+    pub(crate) fn reset(&mut self) -> bool {
+        const KEEP_BYTES: usize = 4096;
+        if self.fields.capacity() > KEEP_BYTES || self.index.capacity() > 64 {
+            return false;
+        }
+        self.trace_id = 0;
+        self.span_id = 0;
+        self.flags = 0;
+        self.propagated = None;
+        self.ids_hex = std::sync::OnceLock::new();
+        self.fields.clear();
+        self.index.clear();
+        self.bloom = 0;
+        self.site = None;
+        self.record = None;
+        self.request = None;
+        self.local_root = false;
+        self.synthetic = false;
+        true
+    }
+
     /// `trace_id` (32) then `span_id` (16), lowercase hex.
     #[inline]
     pub(crate) fn ids_hex(&self) -> &[u8; 48] {
@@ -173,6 +197,26 @@ impl SpanState {
             false,
             self.trace_state(),
         )
+    }
+
+    /// Appends the fields of `parent` (its call site's, then its own) whose
+    /// names this span does not have yet: a child that tracing's scope will
+    /// not connect to `parent` still writes them on its lines.
+    pub(crate) fn inherit_fields(&mut self, parent: &SpanState) {
+        let site = parent.site.map(|s| (&s.json[..], &s.index[..]));
+        let own = Some((&parent.fields[..], &parent.index[..]));
+        for (json, index) in site.into_iter().chain(own) {
+            for &(name, start, end, bit) in index {
+                if self.index.iter().any(|e| e.0 == name) {
+                    continue;
+                }
+                let at = self.fields.len() as u32;
+                self.fields
+                    .extend_from_slice(&json[start as usize..end as usize]);
+                self.index.push((name, at, self.fields.len() as u32, bit));
+                self.bloom |= bit;
+            }
+        }
     }
 
     pub(crate) fn trace_state(&self) -> TraceState {

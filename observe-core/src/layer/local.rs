@@ -1,0 +1,179 @@
+//! `#[observed]` spans: kept by the call that owns them, outside tracing's
+//! registry, and moved onto this thread's frame stack while the call runs.
+//!
+//! ```text
+//!  Call { LocalSpan { state, context } }    owned by the call (stack or future)
+//!          │ enter (in_scope / every poll): the state moves onto FRAMES
+//!          ▼                                 and back when the guard drops
+//!  FRAMES: [Frame { state, context }, ...]  this thread's running calls
+//!          ▲
+//!          └── log lines, child spans, current_trace_id(): the innermost
+//!              frames whose `context` is tracing's current span come
+//!              before tracing's own scope
+//! ```
+//!
+//! A local span records which tracing span was current when it started
+//! (`context`). It is innermost only while that tracing span is still the
+//! current one: a tracing span entered inside the call (a client span, an
+//! `info_span!`) takes over until it exits, and was created as the local
+//! span's child with a copy of its fields.
+
+use super::span_state::SpanState;
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+/// An `#[observed]` span: observe's state of it (`None` while it is
+/// entered: the state is then on this thread's frame stack), and the
+/// tracing span it sits in.
+pub(crate) struct LocalSpan {
+    /// Boxed: entering and leaving move a pointer, not the state.
+    state: RefCell<Option<Box<SpanState>>>,
+    context: Option<u64>,
+}
+
+/// An entered local span.
+pub(crate) struct Frame {
+    pub(crate) state: Box<SpanState>,
+    context: Option<u64>,
+}
+
+/// Most frames one lookup returns (deeper ones lend no fields).
+pub(crate) const MAX_LOCAL: usize = 8;
+
+/// Most spare span boxes a thread keeps.
+const MAX_SPARE: usize = 32;
+
+thread_local! {
+    /// Entered local spans, outermost first.
+    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    /// Boxes of ended spans, reset, for the next calls on this thread (the
+    /// boxes themselves are what is kept: a call takes one whole).
+    #[allow(clippy::vec_box)]
+    static SPARE: RefCell<Vec<Box<SpanState>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A fresh span state in a box (a spare one when this thread has one).
+#[inline]
+pub(crate) fn new_state_box() -> Box<SpanState> {
+    SPARE
+        .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Box::new(SpanState::new(0, 0, 0)))
+}
+
+/// Keeps the box of an ended span for the next call on this thread.
+#[inline]
+pub(crate) fn recycle(mut state: Box<SpanState>) {
+    if !state.reset() {
+        return;
+    }
+    let _ = SPARE.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            if s.len() < MAX_SPARE {
+                s.push(state);
+            }
+        }
+    });
+}
+
+impl LocalSpan {
+    /// A span sitting in tracing span `context` (its `Id::into_u64`).
+    pub(crate) fn new(state: Box<SpanState>, context: Option<u64>) -> Self {
+        LocalSpan {
+            state: RefCell::new(Some(state)),
+            context,
+        }
+    }
+
+    /// Runs `f` on the span's state, when it is not entered.
+    #[inline]
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut SpanState) -> R) -> Option<R> {
+        let mut st = self.state.try_borrow_mut().ok()?;
+        st.as_deref_mut().map(f)
+    }
+
+    /// The span's state, for its end.
+    pub(crate) fn into_state(self) -> Option<Box<SpanState>> {
+        self.state.into_inner()
+    }
+}
+
+/// A local span made current on this thread until the guard drops.
+pub(crate) struct Entered<'a> {
+    span: &'a LocalSpan,
+    /// The span id of the pushed frame (`None`: nothing was pushed).
+    pushed: Option<u64>,
+    /// Not `Send`: the frame belongs to this thread's stack.
+    _thread: PhantomData<*const ()>,
+}
+
+/// Makes `span` current on this thread until the guard drops.
+#[inline]
+pub(crate) fn enter(span: &LocalSpan) -> Entered<'_> {
+    let mut pushed = None;
+    if let Ok(mut slot) = span.state.try_borrow_mut() {
+        if let Some(state) = slot.take() {
+            FRAMES.with(|f| match f.try_borrow_mut() {
+                Ok(mut frames) => {
+                    pushed = Some(state.span_id);
+                    frames.push(Frame {
+                        state,
+                        context: span.context,
+                    });
+                }
+                // Entered from inside a lookup (a field's Debug impl):
+                // the span stays where it is, not current.
+                Err(_) => *slot = Some(state),
+            });
+        }
+    }
+    Entered {
+        span,
+        pushed,
+        _thread: PhantomData,
+    }
+}
+
+impl Drop for Entered<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let Some(span_id) = self.pushed else { return };
+        let frame = FRAMES.with(|f| {
+            let mut frames = f.try_borrow_mut().ok()?;
+            // Guards drop in reverse order of entry; search if one did not.
+            let at = frames.iter().rposition(|fr| fr.state.span_id == span_id)?;
+            Some(frames.remove(at))
+        });
+        if let (Some(frame), Ok(mut slot)) = (frame, self.span.state.try_borrow_mut()) {
+            *slot = Some(frame.state);
+        }
+    }
+}
+
+/// Runs `f` with the innermost entered frames that sit in tracing span
+/// `current` (its `Id::into_u64`), innermost last (at most [`MAX_LOCAL`];
+/// empty if none, or if the stack is in use further up).
+#[inline]
+pub(crate) fn with_scope<R>(current: Option<u64>, f: impl FnOnce(&mut [Frame]) -> R) -> R {
+    FRAMES.with(|frames| match frames.try_borrow_mut() {
+        Ok(mut frames) => {
+            let n = frames
+                .iter()
+                .rev()
+                .take(MAX_LOCAL)
+                .take_while(|fr| fr.context == current)
+                .count();
+            let len = frames.len();
+            f(&mut frames[len - n..])
+        }
+        Err(_) => f(&mut []),
+    })
+}
+
+/// Whether any local span is entered on this thread (a cheap check before
+/// asking tracing for its current span).
+#[inline]
+pub(crate) fn any_entered() -> bool {
+    FRAMES.with(|f| f.try_borrow().is_ok_and(|f| !f.is_empty()))
+}
