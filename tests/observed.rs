@@ -93,6 +93,14 @@ async fn place_order(order: &Order, qty: u32) -> Result<u64, StockError> {
     shop::price(reserved)
 }
 
+/// A sync call that logs and marks its work as failed although it returns.
+#[observed(fields(sku = sku))]
+fn soft_reserve(sku: &str) -> u32 {
+    observe::warn!("stock_low", left = 1u64);
+    observe::mark_failed("stock_low");
+    1
+}
+
 /// Opens a tracing span inside the call, logs in it and after it, and
 /// reports what `current_span_id()` says inside the call.
 #[observed(fields(order_id = order_id))]
@@ -461,6 +469,38 @@ async fn tracing_spans_lines_and_helpers_inside_a_call_belong_to_it() {
             "target": "observed",
             "code.function": "query_order",
             "order_id": 9,
+        })
+    );
+}
+
+#[test]
+fn sync_call_is_current_for_its_lines_and_mark_failed() {
+    let (r, cap) = Harness::new("stock").run(|| {
+        let request = tracing::info_span!("request");
+        let _entered = request.enter();
+        soft_reserve("sku_9")
+    });
+    assert_eq!(r, 1);
+    let request = span(&cap, "request");
+    let call = span(&cap, "observed::soft_reserve");
+    assert_eq!(call.parent_span_id, request.span_context.span_id());
+    // `mark_failed` fails the innermost span: the call, not the request.
+    assert_eq!(call.status, Status::error("implicit failure"));
+    assert_eq!(request.status, Status::Unset);
+    // The warning is an event of the call's span, and its line is the call's.
+    assert_eq!(event_names(call), ["stock_low"]);
+    let line = cap.events("stock_low")[0];
+    assert_eq!(line_ids(line), ids(call));
+    assert_eq!(
+        stable(line),
+        json!({
+            "level": "WARN",
+            "service": "stock",
+            "event": "stock_low",
+            "target": "observed",
+            "left": 1,
+            "code.function": "soft_reserve",
+            "sku": "sku_9",
         })
     );
 }

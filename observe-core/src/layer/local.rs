@@ -177,3 +177,84 @@ pub(crate) fn with_scope<R>(current: Option<u64>, f: impl FnOnce(&mut [Frame]) -
 pub(crate) fn any_entered() -> bool {
     FRAMES.with(|f| f.try_borrow().is_ok_and(|f| !f.is_empty()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(id: u64, context: Option<u64>) -> LocalSpan {
+        LocalSpan::new(Box::new(SpanState::new(1, id, 0)), context)
+    }
+
+    fn scope_ids(current: Option<u64>) -> Vec<u64> {
+        with_scope(current, |frames| {
+            frames.iter().rev().map(|f| f.state.span_id).collect()
+        })
+    }
+
+    #[test]
+    fn entered_spans_are_the_scope_of_their_tracing_span_innermost_first() {
+        let outer = span(10, Some(7));
+        let inner = span(11, Some(7));
+        let other = span(12, Some(8));
+        assert!(!any_entered());
+        {
+            let _o = enter(&outer);
+            // Entered: the state is on the frame stack, not in the span.
+            assert_eq!(outer.with_state(|s| s.span_id), None);
+            let _i = enter(&inner);
+            assert_eq!(scope_ids(Some(7)), [11, 10]);
+            let _x = enter(&other);
+            // A call in another tracing span hides the ones below it.
+            assert_eq!(scope_ids(Some(8)), [12]);
+            assert_eq!(scope_ids(Some(7)), Vec::<u64>::new());
+            assert_eq!(scope_ids(None), Vec::<u64>::new());
+        }
+        assert!(!any_entered());
+        for (s, id) in [(&outer, 10), (&inner, 11), (&other, 12)] {
+            assert_eq!(s.with_state(|s| s.span_id), Some(id));
+        }
+    }
+
+    #[test]
+    fn guards_dropped_out_of_order_give_each_span_its_own_state() {
+        let a = span(1, None);
+        let b = span(2, None);
+        let ga = enter(&a);
+        let gb = enter(&b);
+        drop(ga);
+        assert_eq!(scope_ids(None), [2]);
+        drop(gb);
+        assert!(!any_entered());
+        assert_eq!(a.with_state(|s| s.span_id), Some(1));
+        assert_eq!(b.with_state(|s| s.span_id), Some(2));
+    }
+
+    #[test]
+    fn entering_from_inside_a_lookup_leaves_the_span_where_it_is() {
+        let a = span(1, None);
+        let b = span(2, None);
+        let _ga = enter(&a);
+        with_scope(None, |frames| {
+            assert_eq!(frames.len(), 1);
+            // The stack is borrowed: `b` stays put and is not current.
+            let _gb = enter(&b);
+            assert_eq!(b.with_state(|s| s.span_id), Some(2));
+        });
+        assert_eq!(scope_ids(None), [1]);
+    }
+
+    #[test]
+    fn recycled_boxes_come_back_fresh() {
+        let mut st = new_state_box();
+        st.trace_id = 9;
+        st.span_id = 9;
+        st.fields.extend_from_slice(b",\"k\":1");
+        st.index.push(("k", 0, 6, 1));
+        recycle(st);
+        let again = new_state_box();
+        assert_eq!((again.trace_id, again.span_id), (0, 0));
+        assert!(again.fields.is_empty() && again.index.is_empty());
+        assert!(again.record.is_none() && again.request.is_none());
+    }
+}
