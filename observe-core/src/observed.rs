@@ -268,7 +268,9 @@ impl Call {
     }
 
     /// Records the call's result.
+    #[inline]
     pub fn finish(mut self, classified: Classified) {
+        // Inline: `record` works on the call where it is (no copy of it).
         self.record(classified);
     }
 

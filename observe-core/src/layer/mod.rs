@@ -233,6 +233,7 @@ impl Inherited {
 impl Shared {
     /// A local root: the remote parent handed over by [`with_pending`], if
     /// valid, or a fresh trace.
+    #[inline]
     pub(crate) fn root(&self) -> Inherited {
         let pending = PENDING.with(|p| match p.try_borrow_mut() {
             Ok(mut p) if p.is_some() => p.take(),
@@ -257,6 +258,13 @@ impl Shared {
                 links: Vec::new(),
             };
         };
+        self.root_from(pending)
+    }
+
+    /// A local root under the context handed over by [`with_pending`].
+    #[cold]
+    #[inline(never)]
+    fn root_from(&self, pending: PendingContext) -> Inherited {
         let mut inherited = Inherited {
             trace_id: 0,
             span_id: None,
