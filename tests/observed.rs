@@ -93,6 +93,19 @@ async fn place_order(order: &Order, qty: u32) -> Result<u64, StockError> {
     shop::price(reserved)
 }
 
+/// A gateway call made with a client observe does not wrap: it injects the
+/// current context itself and returns the `traceparent` it sent.
+#[observed(gateway = "ledger")]
+async fn post_ledger() -> Result<String, StockError> {
+    let mut headers = http::HeaderMap::new();
+    observe::tower::propagation::inject_current(&mut headers);
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or(StockError)
+}
+
 /// A sync call that logs and marks its work as failed although it returns.
 #[observed(fields(sku = sku))]
 fn soft_reserve(sku: &str) -> u32 {
@@ -502,6 +515,29 @@ fn sync_call_is_current_for_its_lines_and_mark_failed() {
             "code.function": "soft_reserve",
             "sku": "sku_9",
         })
+    );
+}
+
+#[tokio::test]
+async fn outbound_context_injected_inside_a_gateway_call_is_the_call() {
+    use tracing::Instrument as _;
+    let (r, cap) = Harness::new("books")
+        .run_async(async {
+            post_ledger()
+                .instrument(tracing::info_span!("request"))
+                .await
+        })
+        .await;
+    let sent = r.expect("a traceparent");
+    let call = span(&cap, "gateway ledger");
+    assert_eq!(
+        sent,
+        format!(
+            // Sampled, and a trace id observe made (W3C `random` flag).
+            "00-{}-{}-03",
+            call.span_context.trace_id(),
+            call.span_context.span_id()
+        )
     );
 }
 

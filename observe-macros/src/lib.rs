@@ -53,9 +53,10 @@ mod valid;
 /// the call (`tracing` spans, the client layer's, nested `#[observed]`
 /// calls are its children), `observe::current_trace_id()` and the other
 /// `current_*` helpers, `observe::mark_failed`, and outbound `traceparent`
-/// headers. Other `tracing` layers do not see it, and
-/// `tracing::Span::current()` inside the call is the span around the call:
-/// a task spawned with `.in_current_span()` belongs to that span.
+/// headers (the client layer's, and `propagation::inject_current` for
+/// clients observe does not wrap). Other `tracing` layers do not see it,
+/// and `tracing::Span::current()` inside the call is the span around the
+/// call: a task spawned with `.in_current_span()` belongs to that span.
 #[proc_macro_attribute]
 pub fn observed(args: TokenStream, item: TokenStream) -> TokenStream {
     expand_with(args.into(), item.into()).into()

@@ -113,25 +113,44 @@ pub(crate) fn traceparent_value(ids_hex: &[u8; 48], flags: u8) -> Option<HeaderV
 /// Writes the current context of `span` into `headers` (replacing any
 /// `traceparent`, `tracestate` and `baggage` already there).
 pub fn inject(span: &observe_core::tracing::Span, headers: &mut HeaderMap) {
-    let _ = observe_core::__private::with_span(span, |h| {
-        if let Some(v) = traceparent_value(h.ids_hex(), h.flags()) {
-            headers.insert(TRACEPARENT, v);
-        }
-        headers.remove(TRACESTATE);
-        headers.remove(BAGGAGE);
-        if let Some(p) = h.propagated() {
-            if let Some(ts) = p.tracestate.as_deref() {
-                if let Ok(v) = HeaderValue::from_str(ts) {
-                    headers.insert(TRACESTATE, v);
-                }
+    let _ = observe_core::__private::with_span(span, |h| write_context(&h, headers));
+}
+
+/// Writes the context of the current span into `headers`: the innermost
+/// `#[observed]` call running now, or else tracing's current span (the
+/// request). For outbound calls made without observe's client layer.
+///
+/// ```
+/// # let (_, _cap) = observe_core::testing::capture(|| {
+/// let mut headers = http::HeaderMap::new();
+/// let request = observe_core::tracing::info_span!("request");
+/// let _entered = request.enter();
+/// observe_tower::propagation::inject_current(&mut headers);
+/// assert!(headers.contains_key("traceparent"));
+/// # });
+/// ```
+pub fn inject_current(headers: &mut HeaderMap) {
+    let _ = observe_core::__private::with_current_span(|h| write_context(&h, headers));
+}
+
+fn write_context(h: &observe_core::__private::SpanHandle<'_>, headers: &mut HeaderMap) {
+    if let Some(v) = traceparent_value(h.ids_hex(), h.flags()) {
+        headers.insert(TRACEPARENT, v);
+    }
+    headers.remove(TRACESTATE);
+    headers.remove(BAGGAGE);
+    if let Some(p) = h.propagated() {
+        if let Some(ts) = p.tracestate.as_deref() {
+            if let Ok(v) = HeaderValue::from_str(ts) {
+                headers.insert(TRACESTATE, v);
             }
-            if let Some(b) = p.baggage.as_deref() {
-                if let Ok(v) = HeaderValue::from_str(b) {
-                    headers.insert(BAGGAGE, v);
-                }
+        }
+        if let Some(b) = p.baggage.as_deref() {
+            if let Ok(v) = HeaderValue::from_str(b) {
+                headers.insert(BAGGAGE, v);
             }
         }
-    });
+    }
 }
 
 #[cfg(test)]
