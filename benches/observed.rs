@@ -180,12 +180,21 @@ fn bench(c: &mut Criterion) {
         });
     });
 
+    // The span part: a telemetry without a metric reader. First under a
+    // scoped dispatcher (`with_default`, like the rows above), then as the
+    // process's global default, which is how `observe::init` installs it
+    // (tracing finds a global dispatcher without a thread-local lookup).
     let spans_only = telemetry(false, false);
     tracing::dispatcher::with_default(spans_only.dispatch(), || {
         g.bench_function("observed_no_metric_reader", |b| {
             b.iter(|| with_observed(black_box(7)))
         });
-        g.bench_function("observed_no_metric_reader_child", |b| {
+    });
+    if tracing::dispatcher::set_global_default(spans_only.dispatch().clone()).is_ok() {
+        g.bench_function("observed_no_metric_reader_global", |b| {
+            b.iter(|| with_observed(black_box(7)))
+        });
+        g.bench_function("observed_no_metric_reader_global_child", |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 let mut done = 0;
@@ -196,7 +205,7 @@ fn bench(c: &mut Criterion) {
                 start.elapsed()
             })
         });
-    });
+    }
 
     let off = telemetry(true, true);
     tracing::dispatcher::with_default(off.dispatch(), || {

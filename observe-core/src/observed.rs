@@ -146,8 +146,8 @@ pub fn start(
     fields: impl FnOnce(&mut Fields<'_, '_>),
 ) -> Call {
     // The telemetry in use, if it records spans, the tracing span the call
-    // runs in, and what the call's span inherits (the innermost call
-    // running in that span, or the span itself, or a new trace).
+    // runs in, and the call's span: it inherits from the innermost call
+    // running in that span, or the span itself, or starts a new trace.
     let found = tracing::dispatcher::get_default(|d| {
         let shared = &d.downcast_ref::<ObserveLayer>()?.shared;
         shared.traces.as_ref()?;
@@ -165,21 +165,26 @@ pub fn start(
                 .and_then(|s| s.extensions().get::<SpanState>().map(Inherited::child_of))
                 .unwrap_or_else(|| shared.root()),
         };
-        Some((Arc::clone(shared), context, inherited))
+        let now = Instant::now();
+        let mut state = local::new_state_box();
+        shared.fill_state(
+            &mut state,
+            inherited,
+            meta,
+            Some(site.fields()),
+            Some(now),
+            |_| {},
+        );
+        Some((Arc::clone(shared), context, now, state))
     });
-    let Some((shared, context, inherited)) = found else {
+    let Some((shared, context, now, mut state)) = found else {
         return Call { site, active: None };
     };
-    let now = Instant::now();
-    let mut state = local::new_state_box();
-    shared.fill_state(
-        &mut state,
-        inherited,
-        meta,
-        Some(site.fields()),
-        Some(now),
-        |sink| fields(&mut Fields { sink, meta }),
-    );
+    // The user's field values are computed outside the dispatcher (what
+    // they log is logged).
+    if !meta.fields().is_empty() {
+        shared.record_fields(&mut state, meta, |sink| fields(&mut Fields { sink, meta }));
+    }
     let bound = shared.signals.as_ref().and_then(|s| site.bound(s));
     match (bound, &shared.signals) {
         (Some(b), _) => b.start(),
@@ -267,10 +272,9 @@ impl Call {
         }
     }
 
-    /// Records the call's result.
+    /// Records the call's result (once: a finished call is inert).
     #[inline]
-    pub fn finish(mut self, classified: Classified) {
-        // Inline: `record` works on the call where it is (no copy of it).
+    pub fn finish(&mut self, classified: Classified) {
         self.record(classified);
     }
 

@@ -95,8 +95,7 @@ fn prologue(rt: &TokenStream, func: &Function<'_>, opts: &Options) -> TokenStrea
     } else {
         quote!(|__observe_fields| __observe_fields.record([#(#values),*]))
     };
-    // Async calls lend the call to their future mutably (`instrument`).
-    let call_mut = (!matches!(func.shape, Shape::Sync)).then(|| quote!(mut));
+
     let tracing = quote!(#rt::__private::tracing);
     let core = quote!(#rt::__private::tracing_core);
     quote! {
@@ -125,7 +124,9 @@ fn prologue(rt: &TokenStream, func: &Function<'_>, opts: &Options) -> TokenStrea
             ),
             #core::metadata::Kind::SPAN,
         );
-        let #call_mut __observe_call = #rt::__private::observed::start(
+        // `mut`: async calls lend the call to their future (`instrument`),
+        // and `finish` records into it.
+        let mut __observe_call = #rt::__private::observed::start(
             &__OBSERVE_SITE,
             &__OBSERVE_META,
             #record,

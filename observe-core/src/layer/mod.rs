@@ -433,6 +433,55 @@ impl Shared {
         }
     }
 
+    /// Records fields on a span after its start (`span.record(..)`, or an
+    /// `#[observed]` call's `fields(..)`): a field recorded again replaces
+    /// its value; `otel.*` fields steer the exported span.
+    pub(crate) fn record_fields(
+        &self,
+        st: &mut SpanState,
+        meta: &'static tracing::Metadata<'static>,
+        record: impl FnOnce(&mut SpanFieldSink<'_>),
+    ) {
+        let sh = self;
+        let mut special = SpanSpecial::default();
+        let SpanState {
+            fields,
+            index,
+            bloom,
+            record: rec,
+            ..
+        } = st;
+        {
+            let info = fields::callsite_info(meta, &sh.redactor);
+            let mut sink = SpanFieldSink {
+                json: fields,
+                index,
+                attrs: rec.as_mut().map(|r| &mut r.attributes),
+                special: &mut special,
+                redactor: &sh.redactor,
+                info: &info,
+                cap: sh.value_cap,
+            };
+            record(&mut sink);
+        }
+        *bloom = index.iter().fold(0, |acc, e| acc | e.3);
+        if let Some(r) = rec.as_mut() {
+            if let Some(n) = special.name {
+                r.name = Cow::Owned(n);
+            }
+            if let Some(k) = special.kind {
+                r.kind = k;
+            }
+            match special.status_error {
+                Some(true) => {
+                    r.status = Status::error(special.status_description.unwrap_or_default())
+                }
+                Some(false) => r.status = Status::Ok,
+                None => {}
+            }
+        }
+    }
+
     /// Ends a span `elapsed` after its start and exports it, if it was
     /// recorded. The export data is
     /// built in the processor call's argument (it is 352 bytes: each move
@@ -1034,48 +1083,12 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let sh = &*self.shared;
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
-        let Some(st) = ext.get_mut::<SpanState>() else {
-            return;
-        };
-        let mut special = SpanSpecial::default();
-        let SpanState {
-            fields,
-            index,
-            bloom,
-            record,
-            ..
-        } = st;
-        {
-            let info = fields::callsite_info(span.metadata(), &sh.redactor);
-            let mut sink = SpanFieldSink {
-                json: fields,
-                index,
-                attrs: record.as_mut().map(|r| &mut r.attributes),
-                special: &mut special,
-                redactor: &sh.redactor,
-                info: &info,
-                cap: sh.value_cap,
-            };
-            values.record(&mut Visitor(&mut sink));
-        }
-        *bloom = index.iter().fold(0, |acc, e| acc | e.3);
-        if let Some(r) = record.as_mut() {
-            if let Some(n) = special.name {
-                r.name = Cow::Owned(n);
-            }
-            if let Some(k) = special.kind {
-                r.kind = k;
-            }
-            match special.status_error {
-                Some(true) => {
-                    r.status = Status::error(special.status_description.unwrap_or_default())
-                }
-                Some(false) => r.status = Status::Ok,
-                None => {}
-            }
+        if let Some(st) = ext.get_mut::<SpanState>() {
+            self.shared.record_fields(st, span.metadata(), |sink| {
+                values.record(&mut Visitor(sink))
+            });
         }
     }
 
