@@ -109,6 +109,18 @@ fn parent_of(n: u64) -> Result<u64, std::io::Error> {
 /// Calls per parent span where a scenario needs one (fastrace, request).
 const PER_PARENT: u64 = 1000;
 
+/// Times `iters` calls made in batches of at most `PER_PARENT` by `batch`
+/// (which opens the batch's parent span and makes the `n` calls under it).
+fn under_parents(iters: u64, mut batch: impl FnMut(u64)) -> Duration {
+    let start = Instant::now();
+    let mut done = 0;
+    while done < iters {
+        batch(PER_PARENT.min(iters - done));
+        done += PER_PARENT;
+    }
+    start.elapsed()
+}
+
 fn telemetry(disabled: bool, metrics: bool) -> Telemetry {
     let mut b = Telemetry::builder("bench")
         .env_source(|_| None)
@@ -149,18 +161,14 @@ fn bench(c: &mut Criterion) {
     fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
     g.bench_function("fastrace", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            let mut done = 0;
-            while done < iters {
+            under_parents(iters, |n| {
                 let root =
                     fastrace::Span::root("request", fastrace::prelude::SpanContext::random());
                 let _parent = root.set_local_parent();
-                for _ in 0..PER_PARENT.min(iters - done) {
+                for _ in 0..n {
                     black_box(with_fastrace(black_box(7)).ok());
                 }
-                done += PER_PARENT;
-            }
-            start.elapsed()
+            })
         })
     });
 
@@ -169,17 +177,13 @@ fn bench(c: &mut Criterion) {
         g.bench_function("observed", |b| b.iter(|| with_observed(black_box(7))));
         g.bench_function("observed_in_request", |b| {
             b.iter_custom(|iters| {
-                let start = Instant::now();
-                let mut done = 0;
-                while done < iters {
+                under_parents(iters, |n| {
                     let request = tracing::info_span!("request");
                     let _entered = request.enter();
-                    for _ in 0..PER_PARENT.min(iters - done) {
+                    for _ in 0..n {
                         black_box(with_observed(black_box(7)).ok());
                     }
-                    done += PER_PARENT;
-                }
-                start.elapsed()
+                })
             })
         });
     });
@@ -200,13 +204,9 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function("observed_no_metric_reader_global_child", |b| {
             b.iter_custom(|iters| {
-                let start = Instant::now();
-                let mut done = 0;
-                while done < iters {
-                    black_box(parent_of(PER_PARENT.min(iters - done)).ok());
-                    done += PER_PARENT;
-                }
-                start.elapsed()
+                under_parents(iters, |n| {
+                    black_box(parent_of(n).ok());
+                })
             })
         });
     }

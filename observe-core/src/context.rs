@@ -20,14 +20,12 @@ pub(crate) fn with_current_mut<R>(f: impl FnOnce(&mut SpanState) -> R) -> Option
         let reg = d.downcast_ref::<Registry>()?;
         let current = reg.current_span();
         let id = current.id();
-        if crate::layer::local::any_entered() {
-            let r = crate::layer::local::with_scope(id.map(|i| i.into_u64()), |frames| {
-                let fr = frames.last_mut()?;
-                f.take().map(|f| f(&mut fr.state))
-            });
-            if r.is_some() {
-                return r;
-            }
+        let r = crate::layer::local::with_scope(id.map(|i| i.into_u64()), |frames| {
+            let fr = frames.last_mut()?;
+            f.take().map(|f| f(&mut fr.state))
+        });
+        if r.is_some() {
+            return r;
         }
         let s = reg.span(id?)?;
         let mut ext = s.extensions_mut();

@@ -70,15 +70,8 @@ thread_local! {
 /// A random non-zero `u64` from the thread's generator.
 #[inline]
 pub(crate) fn random_u64() -> u64 {
-    RNG.with(|cell| {
-        let mut rng = cell.get().unwrap_or_else(Rng::from_entropy);
-        let mut v = rng.next_u64();
-        while v == 0 {
-            v = rng.next_u64();
-        }
-        cell.set(Some(rng));
-        v
-    })
+    let [v] = random_u64s();
+    v
 }
 
 /// `N` random non-zero `u64`s from the thread's generator (one access).

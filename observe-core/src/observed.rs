@@ -167,14 +167,7 @@ pub fn start(
         };
         let now = Instant::now();
         let mut state = local::new_state_box();
-        shared.fill_state(
-            &mut state,
-            inherited,
-            meta,
-            Some(site.fields()),
-            Some(now),
-            |_| {},
-        );
+        shared.fill_state(&mut state, inherited, meta, Some(site.fields()), Some(now));
         Some((Arc::clone(shared), context, now, state))
     });
     let Some((shared, context, now, mut state)) = found else {
@@ -408,11 +401,7 @@ impl Active {
     /// Trace and span id as bytes, if the span is recorded (for exemplars).
     fn sampled_ids(&self) -> crate::signals::SpanIds {
         self.span
-            .with_state(|st| {
-                st.record
-                    .is_some()
-                    .then(|| (st.trace_id.to_be_bytes(), st.span_id.to_be_bytes()))
-            })
+            .with_state(|st| crate::__private::SpanHandle::new(st).sampled_ids())
             .flatten()
     }
 }

@@ -210,6 +210,25 @@ pub(crate) struct Inherited {
 }
 
 impl Inherited {
+    /// A span that starts the local part of its trace.
+    #[inline]
+    fn local_root(trace_id: u128, span_id: Option<u64>) -> Self {
+        Inherited {
+            trace_id,
+            span_id,
+            parent_span_id: 0,
+            parent_remote: false,
+            flags: FLAG_RANDOM,
+            parent_sampled: None,
+            propagated: None,
+            request: None,
+            synthetic: false,
+            local_root: true,
+            is_request: false,
+            links: Vec::new(),
+        }
+    }
+
     /// A child of `parent`.
     #[inline]
     pub(crate) fn child_of(parent: &SpanState) -> Self {
@@ -242,43 +261,30 @@ impl Shared {
         let Some(pending) = pending else {
             // The common case (a call or a span outside any request): a new
             // trace, built in one piece.
-            let [hi, lo, span_id] = self.next_ids::<3>();
-            return Inherited {
-                trace_id: ((hi as u128) << 64) | lo as u128,
-                span_id: Some(span_id),
-                parent_span_id: 0,
-                parent_remote: false,
-                flags: FLAG_RANDOM,
-                parent_sampled: None,
-                propagated: None,
-                request: None,
-                synthetic: false,
-                local_root: true,
-                is_request: false,
-                links: Vec::new(),
-            };
+            return self.new_trace();
         };
         self.root_from(pending)
+    }
+
+    /// A local root of a new trace.
+    #[inline]
+    fn new_trace(&self) -> Inherited {
+        let (trace_id, span_id) = self.new_trace_ids();
+        Inherited::local_root(trace_id, Some(span_id))
+    }
+
+    /// A new trace id and its first span id, drawn together.
+    #[inline]
+    fn new_trace_ids(&self) -> (u128, u64) {
+        let [hi, lo, span_id] = self.next_ids::<3>();
+        (((hi as u128) << 64) | lo as u128, span_id)
     }
 
     /// A local root under the context handed over by [`with_pending`].
     #[cold]
     #[inline(never)]
     fn root_from(&self, pending: PendingContext) -> Inherited {
-        let mut inherited = Inherited {
-            trace_id: 0,
-            span_id: None,
-            parent_span_id: 0,
-            parent_remote: false,
-            flags: FLAG_RANDOM,
-            parent_sampled: None,
-            propagated: None,
-            request: None,
-            synthetic: false,
-            local_root: true,
-            is_request: false,
-            links: Vec::new(),
-        };
+        let mut inherited = Inherited::local_root(0, None);
         let p = pending;
         inherited.synthetic = p.synthetic;
         inherited.is_request = p.request;
@@ -298,8 +304,8 @@ impl Shared {
                 inherited.propagated = propagated;
             }
             None => {
-                let [hi, lo, span_id] = self.next_ids::<3>();
-                inherited.trace_id = ((hi as u128) << 64) | lo as u128;
+                let (trace_id, span_id) = self.new_trace_ids();
+                inherited.trace_id = trace_id;
                 inherited.span_id = Some(span_id);
                 // A fresh trace keeps the baggage it came with (not the
                 // tracestate: that belongs to the discarded parent).
@@ -317,9 +323,7 @@ impl Shared {
     }
 
     /// The state of a new span: its ids, the sampling decision, and the
-    /// fields `record` writes into the sink. `site` and `start` are given
-    /// for `#[observed]` spans (fixed fields encoded once per call site,
-    /// and the clock reading the call already took).
+    /// fields `record` writes into the sink.
     pub(crate) fn new_state(
         &self,
         inherited: Inherited,
@@ -327,13 +331,19 @@ impl Shared {
         record: impl FnOnce(&mut SpanFieldSink<'_>),
     ) -> SpanState {
         let mut state = SpanState::new(0, 0, 0);
-        self.fill_state(&mut state, inherited, meta, None, None, record);
+        self.fill_state(&mut state, inherited, meta, None, None);
+        if !meta.fields().is_empty() {
+            self.record_fields(&mut state, meta, record);
+        }
         state
     }
 
-    /// [`Shared::new_state`] into a fresh `state` (`SpanState::new(0, 0,
-    /// 0)`) where it already lives: a boxed `#[observed]` span is built in
-    /// its box, not moved there.
+    /// A new span's ids, sampling decision and export record (without its
+    /// fields: [`Shared::record_fields`] adds those), written into a fresh
+    /// `state` (`SpanState::new(0, 0, 0)`) where it already lives: a boxed
+    /// `#[observed]` span is built in its box, not moved there. `site` and
+    /// `site_start` are given for `#[observed]` spans (fixed fields encoded
+    /// once per call site, and the clock reading the call already took).
     #[inline]
     pub(crate) fn fill_state(
         &self,
@@ -342,7 +352,6 @@ impl Shared {
         meta: &'static tracing::Metadata<'static>,
         site: Option<&'static SiteFields>,
         site_start: Option<crate::clock::Instant>,
-        record: impl FnOnce(&mut SpanFieldSink<'_>),
     ) {
         let sh = self;
         let Inherited {
@@ -384,51 +393,23 @@ impl Shared {
         state.request = request;
         state.local_root = local_root;
         state.synthetic = synthetic;
-        let mut special = SpanSpecial::default();
-        let mut attributes = match site {
-            Some(site) if sampled => {
-                let mut a = Vec::with_capacity(site.index.len() + meta.fields().len());
-                site.attributes(&mut a);
-                a
-            }
-            _ => Vec::new(),
-        };
-        if !meta.fields().is_empty() {
-            let info = fields::callsite_info(meta, &sh.redactor);
-            let mut sink = SpanFieldSink {
-                json: &mut state.fields,
-                index: &mut state.index,
-                attrs: if sampled { Some(&mut attributes) } else { None },
-                special: &mut special,
-                redactor: &sh.redactor,
-                info: &info,
-                cap: sh.value_cap,
-            };
-            record(&mut sink);
-        }
-        state.bloom = state.index.iter().fold(0, |acc, e| acc | e.3);
         if sampled {
-            let name = match special.name {
-                Some(n) => Cow::Owned(n),
-                None => Cow::Borrowed(meta.name()),
-            };
-            let status = match special.status_error {
-                Some(true) => Status::error(special.status_description.unwrap_or_default()),
-                Some(false) => Status::Ok,
-                None => Status::Unset,
-            };
+            // Room for the site's attributes and every field.
+            let mut attributes =
+                Vec::with_capacity(site.map_or(0, |s| s.index.len()) + meta.fields().len());
+            if let Some(site) = site {
+                site.attributes(&mut attributes);
+            }
             state.record = Some(SpanRecord {
-                name,
-                kind: special
-                    .kind
-                    .unwrap_or_else(|| site.map_or(SpanKind::Internal, SiteFields::kind)),
+                name: Cow::Borrowed(meta.name()),
+                kind: site.map_or(SpanKind::Internal, SiteFields::kind),
                 start: sh.clock.at(site_start),
                 parent_span_id,
                 parent_remote,
                 attributes,
                 events: Vec::new(),
                 links,
-                status,
+                status: Status::Unset,
             });
         }
     }
@@ -490,40 +471,25 @@ impl Shared {
     pub(crate) fn finish_and_export(&self, state: &mut SpanState, elapsed: std::time::Duration) {
         self.end_request(state);
         let Some(trace) = &self.traces else { return };
-        let Some((last, rest)) = trace.processors.split_last() else {
-            return;
-        };
-        let Some(rec) = state.record.as_mut() else {
-            return;
-        };
+        let SpanState {
+            trace_id,
+            span_id,
+            flags,
+            propagated,
+            record,
+            ..
+        } = state;
+        let Some(rec) = record.as_mut() else { return };
         let end_time = match self.clock {
             Clock::System => rec.start.checked_add(elapsed).unwrap_or(rec.start),
             Clock::Fixed(t) => t,
         };
-        if rest.is_empty() {
-            last.on_end(span_data(
-                state.trace_id,
-                state.span_id,
-                state.flags,
-                &state.propagated,
-                rec,
-                end_time,
-            ));
-        } else {
-            let data = span_data(
-                state.trace_id,
-                state.span_id,
-                state.flags,
-                &state.propagated,
-                rec,
-                end_time,
-            );
-            for p in rest {
-                p.on_end(data.clone());
-            }
-            last.on_end(data);
+        let data = |rec| span_data(*trace_id, *span_id, *flags, propagated, rec, end_time);
+        match trace.processors.as_slice() {
+            [only] => only.on_end(data(rec)),
+            _ => self.export(data(rec)),
         }
-        state.record = None;
+        *record = None;
     }
 
     /// Ends a span: flushes its request's held-back lines and returns its
@@ -752,16 +718,18 @@ impl ObserveLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let sh = &*self.shared;
+        let new = |inherited| {
+            sh.new_state(inherited, attrs.metadata(), |sink| {
+                attrs.record(&mut Visitor(sink))
+            })
+        };
         // A contextual span started inside an `#[observed]` call is that
         // call's child, and carries its fields (and those of the calls
         // around it), which tracing's scope will not show.
         if attrs.is_contextual() && local::any_entered() {
             let current = ctx.current_span().id().map(Id::into_u64);
             let from_local = local::with_scope(current, |frames| {
-                let inherited = Inherited::child_of(&frames.last()?.state);
-                let mut state = sh.new_state(inherited, attrs.metadata(), |sink| {
-                    attrs.record(&mut Visitor(sink))
-                });
+                let mut state = new(Inherited::child_of(&frames.last()?.state));
                 for fr in frames.iter().rev() {
                     state.inherit_fields(&fr.state);
                 }
@@ -776,9 +744,7 @@ impl ObserveLayer {
             .as_ref()
             .and_then(|p| p.extensions().get::<SpanState>().map(Inherited::child_of))
             .unwrap_or_else(|| sh.root());
-        sh.new_state(inherited, attrs.metadata(), |sink| {
-            attrs.record(&mut Visitor(sink))
-        })
+        new(inherited)
     }
 
     fn write_event<S>(&self, event: &TracingEvent<'_>, ctx: &Context<'_, S>)
