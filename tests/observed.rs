@@ -1139,6 +1139,53 @@ async fn disabled_telemetry_records_no_span_and_keeps_results() {
     );
 }
 
+#[observed]
+fn tally(fail: bool) -> Result<(), StockError> {
+    if fail {
+        Err(StockError)
+    } else {
+        Ok(())
+    }
+}
+
+/// A call site binds its instruments to the first few telemetry instances
+/// that call it and records through unbound ones after that: either way,
+/// every instance counts exactly its own calls.
+#[test]
+fn every_telemetry_instance_counts_only_its_own_calls() {
+    for n in 1..=7u32 {
+        let ((), cap) = Harness::new("shop").run(|| {
+            for i in 0..2 * n {
+                let _ = tally(i % 2 == 1);
+            }
+        });
+        let mut got = calls(&cap);
+        got.sort_by(|a, b| a.2.cmp(&b.2));
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "tally".into(),
+                    "observed".into(),
+                    "error".into(),
+                    f64::from(n)
+                ),
+                ("tally".into(), "observed".into(), "ok".into(), f64::from(n)),
+            ],
+            "instance {n}"
+        );
+        assert_eq!(
+            points(&cap, "observed.active"),
+            vec![(
+                attrs(&[("code.function", "tally"), ("code.namespace", "observed")]),
+                0.0
+            )],
+            "instance {n}"
+        );
+        assert_eq!(cap.spans.len(), 2 * n as usize);
+    }
+}
+
 #[test]
 fn without_observe_installed_functions_just_run() {
     assert_eq!(shop::price(2).ok(), Some(500));

@@ -27,6 +27,9 @@ use tracing::Subscriber as _;
 use tracing_subscriber::registry::LookupSpan as _;
 use tracing_subscriber::Registry;
 
+/// Telemetry instances a call site keeps bound instruments for.
+const BOUND_SLOTS: usize = 4;
+
 /// One annotated function.
 #[derive(Debug)]
 pub struct Site {
@@ -39,8 +42,9 @@ pub struct Site {
     /// Whether a failure writes one error line.
     pub log_errors: bool,
     /// `observed.*` bound to this function, for the first telemetry
-    /// instance that calls it (the process's, in production).
-    bound: OnceLock<(u64, ObservedBound)>,
+    /// instances that call it (a process has one; tests and benchmarks
+    /// build several). Later instances record through unbound instruments.
+    bound: [OnceLock<(u64, ObservedBound)>; BOUND_SLOTS],
     /// `code.function` (and `gateway`) for the span, encoded once.
     fields: OnceLock<SiteFields>,
 }
@@ -58,7 +62,7 @@ impl Site {
             namespace,
             gateway,
             log_errors,
-            bound: OnceLock::new(),
+            bound: [const { OnceLock::new() }; BOUND_SLOTS],
             fields: OnceLock::new(),
         }
     }
@@ -73,10 +77,11 @@ impl Site {
     #[inline]
     fn bound(&'static self, signals: &Arc<Signals>) -> Option<&'static ObservedBound> {
         let key = signals.id();
-        let (k, b) = self
-            .bound
-            .get_or_init(|| (key, signals.bind_observed(self.function, self.namespace)));
-        (*k == key).then_some(b)
+        self.bound.iter().find_map(|slot| {
+            let (k, b) =
+                slot.get_or_init(|| (key, signals.bind_observed(self.function, self.namespace)));
+            (*k == key).then_some(b)
+        })
     }
 }
 
