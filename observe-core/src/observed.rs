@@ -159,7 +159,7 @@ pub fn start(
         let reg = d.downcast_ref::<Registry>()?;
         let current = reg.current_span();
         let context = current.id().map(|id| id.into_u64());
-        let inherited = local::with_scope(context, |frames| {
+        let (inherited, mut state) = local::begin(context, |frames| {
             frames.last().map(|fr| Inherited::child_of(&fr.state))
         });
         let inherited = match inherited {
@@ -171,7 +171,6 @@ pub fn start(
                 .unwrap_or_else(|| shared.root()),
         };
         let now = Instant::now();
-        let mut state = local::new_state_box();
         shared.fill_state(&mut state, inherited, meta, Some(site.fields()), Some(now));
         Some((Arc::clone(shared), context, now, state))
     });
@@ -291,7 +290,8 @@ impl Call {
 
     fn report(&self, a: &Active, elapsed: std::time::Duration, classified: Classified) {
         let site = self.site;
-        let secs = elapsed.as_secs_f64();
+        // A multiplication, not `as_secs_f64`'s division.
+        let secs = elapsed.as_secs() as f64 + f64::from(elapsed.subsec_nanos()) * 1e-9;
         let classified = if a.timed_out {
             Classified::Failed {
                 error_type: Cow::Borrowed("timeout"),

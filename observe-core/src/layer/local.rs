@@ -3,9 +3,9 @@
 //!
 //! ```text
 //!  Call { LocalSpan { state, context } }    owned by the call (stack or future)
-//!          │ enter (in_scope / every poll): the state moves onto FRAMES
+//!          │ enter (in_scope / every poll): the state moves onto the frames
 //!          ▼                                 and back when the guard drops
-//!  FRAMES: [Frame { state, context }, ...]  this thread's running calls
+//!  frames: [Frame { state, context }, ...]  this thread's running calls
 //!          ▲
 //!          └── log lines, child spans, current_trace_id(): the innermost
 //!              frames whose `context` is tracing's current span come
@@ -43,23 +43,41 @@ pub(crate) const MAX_LOCAL: usize = 8;
 /// Most spare span boxes a thread keeps.
 const MAX_SPARE: usize = 32;
 
-thread_local! {
+/// This thread's entered local spans and spare span boxes (one
+/// thread-local: a call's start looks at both).
+struct Local {
     /// Entered local spans, outermost first.
-    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    frames: Vec<Frame>,
     /// Boxes of ended spans, reset, for the next calls on this thread (the
     /// boxes themselves are what is kept: a call takes one whole).
     #[allow(clippy::vec_box)]
-    static SPARE: RefCell<Vec<Box<SpanState>>> = const { RefCell::new(Vec::new()) };
+    spare: Vec<Box<SpanState>>,
 }
 
-/// A fresh span state in a box (a spare one when this thread has one).
+thread_local! {
+    static LOCAL: RefCell<Local> = const {
+        RefCell::new(Local {
+            frames: Vec::new(),
+            spare: Vec::new(),
+        })
+    };
+}
+
+/// What a new call needs from this thread, in one look: `f` of the
+/// innermost frames in tracing span `current` (as [`with_scope`]), and a
+/// fresh span state box (a spare one when this thread has one).
 #[inline]
-pub(crate) fn new_state_box() -> Box<SpanState> {
-    SPARE
-        .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Box::new(SpanState::new(0, 0, 0)))
+pub(crate) fn begin<R>(current: Option<u64>, f: impl Fn(&[Frame]) -> R) -> (R, Box<SpanState>) {
+    let found = LOCAL.try_with(|l| {
+        let mut l = l.try_borrow_mut().ok()?;
+        let r = f(scope(&mut l.frames, current));
+        Some((r, l.spare.pop()))
+    });
+    match found {
+        Ok(Some((r, Some(b)))) => (r, b),
+        Ok(Some((r, None))) => (r, Box::new(SpanState::new(0, 0, 0))),
+        _ => (f(&[]), Box::new(SpanState::new(0, 0, 0))),
+    }
 }
 
 /// Keeps the box of an ended span for the next call on this thread.
@@ -68,10 +86,10 @@ pub(crate) fn recycle(mut state: Box<SpanState>) {
     if !state.reset() {
         return;
     }
-    let _ = SPARE.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            if s.len() < MAX_SPARE {
-                s.push(state);
+    let _ = LOCAL.try_with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            if l.spare.len() < MAX_SPARE {
+                l.spare.push(state);
             }
         }
     });
@@ -114,10 +132,10 @@ pub(crate) fn enter(span: &LocalSpan) -> Entered<'_> {
     let mut pushed = None;
     if let Ok(mut slot) = span.state.try_borrow_mut() {
         if let Some(state) = slot.take() {
-            FRAMES.with(|f| match f.try_borrow_mut() {
-                Ok(mut frames) => {
+            LOCAL.with(|l| match l.try_borrow_mut() {
+                Ok(mut l) => {
                     pushed = Some(state.span_id);
-                    frames.push(Frame {
+                    l.frames.push(Frame {
                         state,
                         context: span.context,
                     });
@@ -139,8 +157,8 @@ impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
         let Some(span_id) = self.pushed else { return };
-        let frame = FRAMES.with(|f| {
-            let mut frames = f.try_borrow_mut().ok()?;
+        let frame = LOCAL.with(|l| {
+            let frames = &mut l.try_borrow_mut().ok()?.frames;
             // Guards drop in reverse order of entry; search if one did not.
             let at = frames.iter().rposition(|fr| fr.state.span_id == span_id)?;
             Some(frames.remove(at))
@@ -156,26 +174,30 @@ impl Drop for Entered<'_> {
 /// empty if none, or if the stack is in use further up).
 #[inline]
 pub(crate) fn with_scope<R>(current: Option<u64>, f: impl FnOnce(&mut [Frame]) -> R) -> R {
-    FRAMES.with(|frames| match frames.try_borrow_mut() {
-        Ok(mut frames) => {
-            let n = frames
-                .iter()
-                .rev()
-                .take(MAX_LOCAL)
-                .take_while(|fr| fr.context == current)
-                .count();
-            let len = frames.len();
-            f(&mut frames[len - n..])
-        }
+    LOCAL.with(|l| match l.try_borrow_mut() {
+        Ok(mut l) => f(scope(&mut l.frames, current)),
         Err(_) => f(&mut []),
     })
+}
+
+/// The innermost frames of `frames` in tracing span `current`.
+#[inline]
+fn scope(frames: &mut [Frame], current: Option<u64>) -> &mut [Frame] {
+    let n = frames
+        .iter()
+        .rev()
+        .take(MAX_LOCAL)
+        .take_while(|fr| fr.context == current)
+        .count();
+    let len = frames.len();
+    &mut frames[len - n..]
 }
 
 /// Whether any local span is entered on this thread (a cheap check before
 /// asking tracing for its current span).
 #[inline]
 pub(crate) fn any_entered() -> bool {
-    FRAMES.with(|f| f.try_borrow().is_ok_and(|f| !f.is_empty()))
+    LOCAL.with(|l| l.try_borrow().is_ok_and(|l| !l.frames.is_empty()))
 }
 
 #[cfg(test)]
@@ -204,6 +226,15 @@ mod tests {
             assert_eq!(outer.with_state(|s| s.span_id), None);
             let _i = enter(&inner);
             assert_eq!(scope_ids(Some(7)), [11, 10]);
+            // A call's start sees the same scope.
+            let (ids, spare) = begin(Some(7), |frames| {
+                frames
+                    .iter()
+                    .rev()
+                    .map(|f| f.state.span_id)
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!((ids, spare.span_id), (vec![11, 10], 0));
             let _x = enter(&other);
             // A call in another tracing span hides the ones below it.
             assert_eq!(scope_ids(Some(8)), [12]);
@@ -246,13 +277,13 @@ mod tests {
 
     #[test]
     fn recycled_boxes_come_back_fresh() {
-        let mut st = new_state_box();
+        let (_, mut st) = begin(None, |_| ());
         st.trace_id = 9;
         st.span_id = 9;
         st.fields.extend_from_slice(b",\"k\":1");
         st.index.push(("k", 0, 6, 1));
         recycle(st);
-        let again = new_state_box();
+        let (_, again) = begin(None, |_| ());
         assert_eq!((again.trace_id, again.span_id), (0, 0));
         assert!(again.fields.is_empty() && again.index.is_empty());
         assert!(again.record.is_none() && again.request.is_none());

@@ -471,25 +471,18 @@ impl Shared {
     pub(crate) fn finish_and_export(&self, state: &mut SpanState, elapsed: std::time::Duration) {
         self.end_request(state);
         let Some(trace) = &self.traces else { return };
-        let SpanState {
-            trace_id,
-            span_id,
-            flags,
-            propagated,
-            record,
-            ..
-        } = state;
-        let Some(rec) = record.as_mut() else { return };
+        let Some(rec) = state.record.take() else {
+            return;
+        };
         let end_time = match self.clock {
             Clock::System => rec.start.checked_add(elapsed).unwrap_or(rec.start),
             Clock::Fixed(t) => t,
         };
-        let data = |rec| span_data(*trace_id, *span_id, *flags, propagated, rec, end_time);
+        let data = |rec| span_data(state, rec, end_time);
         match trace.processors.as_slice() {
             [only] => only.on_end(data(rec)),
             _ => self.export(data(rec)),
         }
-        *record = None;
     }
 
     /// Ends a span: flushes its request's held-back lines and returns its
@@ -501,17 +494,8 @@ impl Shared {
     ) -> Option<SpanData> {
         self.end_request(state);
         self.traces.as_ref()?;
-        let rec = state.record.as_mut()?;
-        let data = span_data(
-            state.trace_id,
-            state.span_id,
-            state.flags,
-            &state.propagated,
-            rec,
-            self.clock.at(end),
-        );
-        state.record = None;
-        Some(data)
+        let rec = state.record.take()?;
+        Some(span_data(state, rec, self.clock.at(end)))
     }
 
     /// A failed span fails its request; a local root ends it.
@@ -556,41 +540,46 @@ impl Shared {
     }
 }
 
-/// The export data of a recorded span (its record's parts are taken).
+/// The export data of a recorded span (its record moves into it whole).
 #[inline(always)]
-fn span_data(
-    trace_id: u128,
-    span_id: u64,
-    flags: u8,
-    propagated: &Option<Arc<span_state::Propagated>>,
-    rec: &mut SpanRecord,
-    end_time: SystemTime,
-) -> SpanData {
-    let mut events = SpanEvents::default();
-    events.events = std::mem::take(&mut rec.events);
-    let mut links = SpanLinks::default();
-    links.links = std::mem::take(&mut rec.links);
+fn span_data(state: &SpanState, rec: SpanRecord, end_time: SystemTime) -> SpanData {
+    let SpanRecord {
+        name,
+        kind,
+        start,
+        parent_span_id,
+        parent_remote,
+        attributes,
+        events,
+        links,
+        status,
+    } = rec;
+    let mut span_events = SpanEvents::default();
+    span_events.events = events;
+    let mut span_links = SpanLinks::default();
+    span_links.links = links;
     SpanData {
         span_context: SpanContext::new(
-            TraceId::from(trace_id),
-            SpanId::from(span_id),
-            TraceFlags::new(flags),
+            TraceId::from(state.trace_id),
+            SpanId::from(state.span_id),
+            TraceFlags::new(state.flags),
             false,
-            propagated
+            state
+                .propagated
                 .as_ref()
                 .map_or(TraceState::NONE, |p| p.trace_state.clone()),
         ),
-        parent_span_id: SpanId::from(rec.parent_span_id),
-        parent_span_is_remote: rec.parent_remote,
-        span_kind: rec.kind.clone(),
-        name: std::mem::take(&mut rec.name),
-        start_time: rec.start,
+        parent_span_id: SpanId::from(parent_span_id),
+        parent_span_is_remote: parent_remote,
+        span_kind: kind,
+        name,
+        start_time: start,
         end_time,
-        attributes: std::mem::take(&mut rec.attributes),
+        attributes,
         dropped_attributes_count: 0,
-        events,
-        links,
-        status: std::mem::take(&mut rec.status),
+        events: span_events,
+        links: span_links,
+        status,
         instrumentation_scope: crate::telemetry::instrumentation_scope(),
     }
 }

@@ -78,6 +78,7 @@ impl SiteFields {
     }
 
     /// The exported span's attributes for these fields.
+    #[inline]
     pub(crate) fn attributes(&self, into: &mut Vec<KeyValue>) {
         into.push(KeyValue::new("code.function", self.function));
         if let Some(g) = self.gateway {
@@ -153,6 +154,7 @@ impl SpanState {
     /// Makes an ended span's state fresh again (as [`SpanState::new`]),
     /// keeping small field buffers; `false` if it holds large ones (drop
     /// it instead).
+    #[inline]
     pub(crate) fn reset(&mut self) -> bool {
         const KEEP_BYTES: usize = 4096;
         if self.fields.capacity() > KEEP_BYTES || self.index.capacity() > 64 {
