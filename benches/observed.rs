@@ -11,21 +11,21 @@
 //!
 //! | scenario | per call |
 //! |---|---|
-//! | plain function | 1.6 ns |
-//! | `#[tracing::instrument(skip_all)]` + tracing-opentelemetry 0.34 | 903 ns |
+//! | plain function | 1.4 ns |
+//! | `#[tracing::instrument(skip_all)]` + tracing-opentelemetry 0.34 | 870 ns |
 //! | `#[autometrics]` 3 (prometheus-exporter) | 617 ns |
-//! | `#[fastrace::trace]` 0.7 | 71 ns |
-//! | `#[observed]` | 233 ns |
-//! | `#[observed]` inside a request span | 266 ns |
-//! | span part (no metric reader), scoped dispatcher | 216 ns |
-//! | span part, global dispatcher | 205 ns |
-//! | span part, global dispatcher, child of a local parent | 205 ns |
+//! | `#[fastrace::trace]` 0.7 | 75 ns |
+//! | `#[observed]` | 212 ns |
+//! | `#[observed]` inside a request span | 248 ns |
+//! | span part (no metric reader), scoped dispatcher | 175 ns |
+//! | span part, installed by `init` | 162 ns |
+//! | span part, installed by `init`, child of a local parent | 156 ns |
 //! | `#[observed]`, SDK disabled | 19 ns |
 //!
 //! Targets: `#[observed]` at most 0.5 µs per call (met); disabled under
-//! 50 ns (met); the span part within 3x of fastrace: not reliably met
-//! (global dispatcher, as `observe::init` installs it: under 3x in five of
-//! six runs, 3.16x in one; scoped `with_default` dispatcher: 2.97x-3.30x).
+//! 50 ns (met); the span part within 3x of fastrace (met in all six runs:
+//! 1.95x-2.35x; 2.4x-2.75x in runs where fastrace measured its fastest,
+//! 63-66 ns).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use observe::observed;
