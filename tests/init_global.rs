@@ -2,7 +2,32 @@
 //! own test binary: it installs a global subscriber.)
 
 use observe::InitError;
+use std::cell::RefCell;
 use std::sync::Arc;
+
+/// Logs, opens a span and makes an `#[observed]` call when dropped: kept in
+/// a thread-local, so it runs while the thread's other thread-locals
+/// (observe's among them) are being destroyed.
+struct LogsOnThreadExit;
+
+impl Drop for LogsOnThreadExit {
+    fn drop(&mut self) {
+        observe::info!("worker_exiting", worker = 1);
+        let span = observe::tracing::info_span!("late_span");
+        span.in_scope(|| observe::info!("late_line"));
+        let _ = late_call();
+    }
+}
+
+thread_local! {
+    static ON_EXIT: RefCell<Option<LogsOnThreadExit>> = const { RefCell::new(None) };
+}
+
+#[observe::observed]
+fn late_call() -> Result<u32, std::io::Error> {
+    observe::info!("late_call_line");
+    Ok(1)
+}
 
 #[test]
 fn init_twice_is_a_typed_error_and_the_first_install_works() {
@@ -25,6 +50,19 @@ fn init_twice_is_a_typed_error_and_the_first_install_works() {
         (observe::current_trace_id(), observe::current_traceparent())
     });
     drop(span);
+
+    // A thread whose thread-local destructor logs after observe's own
+    // thread-locals are gone (destructors run in reverse order of first
+    // use): telemetry must not panic there (a panic in a thread-local
+    // destructor aborts the process), and the lines are still written.
+    std::thread::spawn(|| {
+        ON_EXIT.with(|e| *e.borrow_mut() = Some(LogsOnThreadExit));
+        observe::info!("worker_started");
+        late_call().expect("runs");
+    })
+    .join()
+    .expect("the worker exits cleanly");
+
     guard
         .shutdown(std::time::Duration::from_secs(2))
         .expect("clean shutdown");
@@ -36,6 +74,33 @@ fn init_twice_is_a_typed_error_and_the_first_install_works() {
             .expect("line written before shutdown"),
     )
     .expect("json");
+    let events: Vec<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| l["event"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "observe_config_warning",
+            "order_created",
+            "worker_started",
+            "late_call_line",
+            "worker_exiting",
+            "late_line",
+            "late_call_line"
+        ]
+    );
+    // The span opened during the thread's exit still gives its line ids.
+    let late: serde_json::Value = serde_json::from_str(
+        lines
+            .iter()
+            .find(|l| l.contains("\"late_line\""))
+            .expect("late line"),
+    )
+    .expect("json");
+    assert_eq!(late["trace_id"].as_str().map(str::len), Some(32), "{late}");
+    assert_eq!(late["span_id"].as_str().map(str::len), Some(16), "{late}");
     let trace_id = trace_id.expect("inside a span");
     assert_eq!(line["trace_id"], trace_id.as_str());
     assert_eq!(

@@ -199,20 +199,25 @@ pub(crate) fn callsite_info(
     let ptr = meta as *const _ as usize;
     let idx = (ptr >> 4).wrapping_mul(0x9e37_79b9) % CALLSITE_SLOTS;
     let gen = redactor.generation();
-    CALLSITES.with(|c| {
-        let mut c = c.borrow_mut();
+    let cached = CALLSITES.try_with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
         if c.is_empty() {
             c.resize(CALLSITE_SLOTS, None);
         }
-        match &c[idx] {
+        Some(match &c[idx] {
             Some((p, g, info)) if *p == ptr && *g == gen => Rc::clone(info),
             _ => {
                 let info = Rc::new(CallsiteInfo::new(meta, redactor));
                 c[idx] = Some((ptr, gen, Rc::clone(&info)));
                 info
             }
-        }
-    })
+        })
+    });
+    match cached {
+        Ok(Some(info)) => info,
+        // The cache is in use further up, or the thread is exiting.
+        _ => Rc::new(CallsiteInfo::new(meta, redactor)),
+    }
 }
 
 /// A value in its native JSON type.

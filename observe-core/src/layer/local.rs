@@ -132,18 +132,24 @@ pub(crate) fn enter(span: &LocalSpan) -> Entered<'_> {
     let mut pushed = None;
     if let Ok(mut slot) = span.state.try_borrow_mut() {
         if let Some(state) = slot.take() {
-            LOCAL.with(|l| match l.try_borrow_mut() {
-                Ok(mut l) => {
+            let mut state = Some(state);
+            let _ = LOCAL.try_with(|l| {
+                let Ok(mut l) = l.try_borrow_mut() else {
+                    return;
+                };
+                if let Some(state) = state.take() {
                     pushed = Some(state.span_id);
                     l.frames.push(Frame {
                         state,
                         context: span.context,
                     });
                 }
-                // Entered from inside a lookup (a field's Debug impl):
-                // the span stays where it is, not current.
-                Err(_) => *slot = Some(state),
             });
+            // Entered from inside a lookup (a field's Debug impl), or while
+            // the thread exits: the span stays where it is, not current.
+            if let Some(state) = state {
+                *slot = Some(state);
+            }
         }
     }
     Entered {
@@ -157,13 +163,13 @@ impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
         let Some(span_id) = self.pushed else { return };
-        let frame = LOCAL.with(|l| {
+        let frame = LOCAL.try_with(|l| {
             let frames = &mut l.try_borrow_mut().ok()?.frames;
             // Guards drop in reverse order of entry; search if one did not.
             let at = frames.iter().rposition(|fr| fr.state.span_id == span_id)?;
             Some(frames.remove(at))
         });
-        if let (Some(frame), Ok(mut slot)) = (frame, self.span.state.try_borrow_mut()) {
+        if let (Ok(Some(frame)), Ok(mut slot)) = (frame, self.span.state.try_borrow_mut()) {
             *slot = Some(frame.state);
         }
     }
@@ -171,13 +177,18 @@ impl Drop for Entered<'_> {
 
 /// Runs `f` with the innermost entered frames that sit in tracing span
 /// `current` (its `Id::into_u64`), innermost last (at most [`MAX_LOCAL`];
-/// empty if none, or if the stack is in use further up).
+/// empty if none, if the stack is in use further up, or if the thread is
+/// exiting).
 #[inline]
-pub(crate) fn with_scope<R>(current: Option<u64>, f: impl FnOnce(&mut [Frame]) -> R) -> R {
-    LOCAL.with(|l| match l.try_borrow_mut() {
-        Ok(mut l) => f(scope(&mut l.frames, current)),
-        Err(_) => f(&mut []),
-    })
+pub(crate) fn with_scope<R>(current: Option<u64>, mut f: impl FnMut(&mut [Frame]) -> R) -> R {
+    let found = LOCAL.try_with(|l| {
+        let mut l = l.try_borrow_mut().ok()?;
+        Some(f(scope(&mut l.frames, current)))
+    });
+    match found {
+        Ok(Some(r)) => r,
+        _ => f(&mut []),
+    }
 }
 
 /// The innermost frames of `frames` in tracing span `current`.
@@ -197,7 +208,9 @@ fn scope(frames: &mut [Frame], current: Option<u64>) -> &mut [Frame] {
 /// asking tracing for its current span).
 #[inline]
 pub(crate) fn any_entered() -> bool {
-    LOCAL.with(|l| l.try_borrow().is_ok_and(|l| !l.frames.is_empty()))
+    LOCAL
+        .try_with(|l| l.try_borrow().is_ok_and(|l| !l.frames.is_empty()))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -254,10 +254,13 @@ impl Shared {
     /// valid, or a fresh trace.
     #[inline]
     pub(crate) fn root(&self) -> Inherited {
-        let pending = PENDING.with(|p| match p.try_borrow_mut() {
-            Ok(mut p) if p.is_some() => p.take(),
-            _ => None,
-        });
+        let pending = PENDING
+            .try_with(|p| match p.try_borrow_mut() {
+                Ok(mut p) if p.is_some() => p.take(),
+                _ => None,
+            })
+            .ok()
+            .flatten();
         let Some(pending) = pending else {
             // The common case (a call or a span outside any request): a new
             // trace, built in one piece.
@@ -614,9 +617,13 @@ struct LineBufs {
 
 /// Runs `f` (which creates a span) with `cx` as that span's remote parent.
 pub(crate) fn with_pending<R>(cx: PendingContext, f: impl FnOnce() -> R) -> R {
-    PENDING.with(|p| *p.borrow_mut() = Some(cx));
+    let _ = PENDING.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            *p = Some(cx);
+        }
+    });
     let r = f();
-    PENDING.with(|p| p.borrow_mut().take());
+    let _ = PENDING.try_with(|p| p.try_borrow_mut().map(|mut p| p.take()));
     r
 }
 
@@ -768,12 +775,7 @@ impl ObserveLayer {
         let sh = &*self.shared;
         let meta = event.metadata();
         let level = meta.level();
-        BUFS.with(|bufs| {
-            let Ok(mut bufs) = bufs.try_borrow_mut() else {
-                // Re-entrant logging from inside a Debug impl: skip rather than panic.
-                return;
-            };
-            let b = &mut *bufs;
+        let mut write = |b: &mut LineBufs| {
             b.line.clear();
             b.fields.clear();
             b.message.clear();
@@ -982,7 +984,19 @@ impl ObserveLayer {
                 }
                 logger.emit(rec);
             }
+        };
+        // A line logged while this thread's buffers are in use (re-entrant
+        // logging from inside a Debug impl) is skipped rather than panic; one
+        // logged while the thread exits, after the buffers are gone, gets
+        // buffers of its own.
+        let done = BUFS.try_with(|bufs| {
+            if let Ok(mut bufs) = bufs.try_borrow_mut() {
+                write(&mut bufs);
+            }
         });
+        if done.is_err() {
+            write(&mut LineBufs::default());
+        }
     }
 }
 

@@ -92,18 +92,24 @@ impl Redactor {
         }
         let ptr = name.as_ptr() as usize;
         let idx = (ptr.wrapping_mul(0x9e37_79b9) >> 7) % CACHE_SLOTS;
-        let cached = CACHE.with(|c| {
-            let c = c.borrow();
-            c.get(idx).and_then(|s| {
-                (s.ptr == ptr && s.len == name.len() && s.gen == self.gen).then_some(s.denied)
+        let cached = CACHE
+            .try_with(|c| {
+                let c = c.try_borrow().ok()?;
+                c.get(idx).and_then(|s| {
+                    (s.ptr == ptr && s.len == name.len() && s.gen == self.gen).then_some(s.denied)
+                })
             })
-        });
+            .ok()
+            .flatten();
         if let Some(d) = cached {
             return d;
         }
         let denied = self.matches(name);
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
+        // Not cached when the cache is in use or the thread is exiting.
+        let _ = CACHE.try_with(|c| {
+            let Ok(mut c) = c.try_borrow_mut() else {
+                return;
+            };
             if c.is_empty() {
                 c.resize(
                     CACHE_SLOTS,

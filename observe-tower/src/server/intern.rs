@@ -68,7 +68,10 @@ fn matches(n: &Names, method: &str, route: &str) -> bool {
 /// `&'static str`s, or owned strings past the cap or on a hash collision.
 pub(crate) fn names(method: &'static str, route: &str) -> (Cow<'static, str>, Cow<'static, str>) {
     let k = key(method, route);
-    let local = LOCAL.with(|m| m.borrow().get(&k).copied());
+    let local = LOCAL
+        .try_with(|m| m.try_borrow().ok().and_then(|m| m.get(&k).copied()))
+        .ok()
+        .flatten();
     if let Some(n) = local.filter(|n| matches(n, method, route)) {
         return (Cow::Borrowed(n.route), Cow::Borrowed(n.span_name));
     }
@@ -93,7 +96,8 @@ pub(crate) fn names(method: &'static str, route: &str) -> (Cow<'static, str>, Co
     };
     match found.filter(|n| matches(n, method, route)) {
         Some(n) => {
-            LOCAL.with(|m| m.borrow_mut().insert(k, n));
+            // Not cached when the thread is exiting.
+            let _ = LOCAL.try_with(|m| m.try_borrow_mut().map(|mut m| m.insert(k, n)));
             (Cow::Borrowed(n.route), Cow::Borrowed(n.span_name))
         }
         None => (
