@@ -320,11 +320,7 @@ impl Call {
         } = classified
         else {
             if let (Some(g), Some(s)) = (site.gateway, signals) {
-                let ids = if s.wants_exemplars() {
-                    a.sampled_ids()
-                } else {
-                    None
-                };
+                let ids = a.exemplar_ids(s);
                 s.gateway_call(Cow::Borrowed(g), GatewayStatus::Success, None, secs, ids);
             }
             return;
@@ -335,11 +331,7 @@ impl Call {
             GatewayStatus::Error
         };
         if let (Some(g), Some(s)) = (site.gateway, signals) {
-            let ids = if s.wants_exemplars() {
-                a.sampled_ids()
-            } else {
-                None
-            };
+            let ids = a.exemplar_ids(s);
             s.gateway_call(
                 Cow::Borrowed(g),
                 status,
@@ -403,8 +395,12 @@ impl Call {
 }
 
 impl Active {
-    /// Trace and span id as bytes, if the span is recorded (for exemplars).
-    fn sampled_ids(&self) -> crate::signals::SpanIds {
+    /// Trace and span id as bytes, for an exemplar: when `signals` keeps
+    /// exemplars and the span is recorded.
+    fn exemplar_ids(&self, signals: &Signals) -> crate::signals::SpanIds {
+        if !signals.wants_exemplars() {
+            return None;
+        }
         self.span
             .with_state(|st| crate::__private::SpanHandle::new(st).sampled_ids())
             .flatten()

@@ -210,7 +210,7 @@ pub fn with_span<R>(span: &tracing::Span, f: impl FnOnce(SpanHandle<'_>) -> R) -
 /// Runs `f` on observe's state of the current span: the innermost
 /// `#[observed]` call running in tracing's current span, or that span.
 pub fn with_current_span<R>(f: impl FnOnce(SpanHandle<'_>) -> R) -> Option<R> {
-    crate::context::with_current_mut(|st| f(SpanHandle { st }))
+    crate::context::with_current_mut(|st| f(SpanHandle::new(st)))
 }
 
 /// Records a failed gateway call in the enclosing request, if any.

@@ -73,11 +73,14 @@ pub(crate) fn begin<R>(current: Option<u64>, f: impl Fn(&[Frame]) -> R) -> (R, B
         let r = f(scope(&mut l.frames, current));
         Some((r, l.spare.pop()))
     });
-    match found {
-        Ok(Some((r, Some(b)))) => (r, b),
-        Ok(Some((r, None))) => (r, Box::new(SpanState::new(0, 0, 0))),
-        _ => (f(&[]), Box::new(SpanState::new(0, 0, 0))),
-    }
+    let (r, spare) = match found {
+        Ok(Some(found)) => found,
+        _ => (f(&[]), None),
+    };
+    (
+        r,
+        spare.unwrap_or_else(|| Box::new(SpanState::new(0, 0, 0))),
+    )
 }
 
 /// Keeps the box of an ended span for the next call on this thread.

@@ -191,6 +191,7 @@ impl SpanState {
         std::str::from_utf8(&self.ids_hex()[32..]).unwrap_or_default()
     }
 
+    #[inline]
     pub(crate) fn span_context(&self) -> opentelemetry::trace::SpanContext {
         opentelemetry::trace::SpanContext::new(
             opentelemetry::trace::TraceId::from(self.trace_id),
@@ -221,6 +222,7 @@ impl SpanState {
         }
     }
 
+    #[inline]
     pub(crate) fn trace_state(&self) -> TraceState {
         self.propagated
             .as_ref()
