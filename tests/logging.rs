@@ -262,6 +262,40 @@ fn log_records_carry_the_span_ids() {
 }
 
 #[test]
+fn log_records_carry_the_enclosing_spans_fields_as_the_line_does() {
+    use observe::opentelemetry::logs::AnyValue;
+    let (_, cap) = Harness::new("svc").run(|| {
+        tracing::info_span!("request", order_id = "ord_7", attempt = 2u64, retry = true).in_scope(
+            || {
+                tracing::info_span!("inner", attempt = 3u64)
+                    .in_scope(|| observe::warn!("slow_query", ms = 1200, retry = false, "slow"))
+            },
+        );
+    });
+    assert_eq!(cap.log_records.len(), 1);
+    let mut attrs: Vec<(String, AnyValue)> = cap.log_records[0]
+        .attributes_iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+        .collect();
+    attrs.sort_by(|a, b| a.0.cmp(&b.0));
+    // The event's fields, then the spans' (innermost wins; an event field
+    // of the same name wins): the same set as the JSON line.
+    assert_eq!(
+        attrs,
+        vec![
+            ("attempt".to_owned(), AnyValue::Int(3)),
+            ("ms".to_owned(), AnyValue::Int(1200)),
+            ("order_id".to_owned(), AnyValue::from("ord_7")),
+            ("retry".to_owned(), AnyValue::Boolean(false)),
+        ]
+    );
+    let line = &cap.lines[0];
+    assert_eq!(line["order_id"], "ord_7");
+    assert_eq!(line["attempt"], 3);
+    assert_eq!(line["retry"], false);
+}
+
+#[test]
 fn error_events_become_span_events() {
     let (_, cap) = Harness::new("svc").run(|| {
         tracing::info_span!("op").in_scope(|| {

@@ -1945,6 +1945,12 @@ mod tests {
                     Some(10.0)
                 );
                 let wait = text(&ts["decision_wait"], "decision_wait");
+                // `${env:NAME:-10s}`: the value used when NAME is unset.
+                let wait = wait
+                    .strip_prefix("${env:")
+                    .and_then(|r| r.split_once(":-"))
+                    .map(|(_, d)| d.trim_end_matches('}').to_owned())
+                    .unwrap_or(wait);
                 assert!(
                     wait.ends_with('s'),
                     "{}: decision_wait {wait:?}",

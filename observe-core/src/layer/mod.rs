@@ -645,6 +645,36 @@ fn level_idx(l: &Level) -> usize {
     }
 }
 
+/// Adds the span fields of a line's tail (`,"k":v,...`, already redacted,
+/// capped and de-duplicated against the event's fields) to an OTLP log
+/// record: a log store then finds a record by its request's fields
+/// (`order_id`) as the JSON line is found. Strings, integers, floats and
+/// booleans keep their type; anything else is its JSON text.
+fn span_fields_as_attributes(tail: &[u8], rec: &mut opentelemetry_sdk::logs::SdkLogRecord) {
+    if tail.len() < 2 {
+        return;
+    }
+    let mut object = Vec::with_capacity(tail.len() + 1);
+    object.push(b'{');
+    object.extend_from_slice(&tail[1..]);
+    object.push(b'}');
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(&object) else {
+        return;
+    };
+    for (k, v) in fields {
+        let value = match v {
+            serde_json::Value::String(s) => AnyValue::from(s),
+            serde_json::Value::Bool(b) => AnyValue::from(b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => AnyValue::from(i),
+                None => AnyValue::from(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            other => AnyValue::from(other.to_string()),
+        };
+        rec.add_attribute(Key::from(k), value);
+    }
+}
+
 fn severity(l: &Level) -> (Severity, &'static str) {
     match *l {
         Level::ERROR => (Severity::Error, "ERROR"),
@@ -818,6 +848,9 @@ impl ObserveLayer {
             let mut recorded = false;
             // One walk over the spans: ids of the innermost into the head,
             // every span's fields into the tail (the innermost value of a name wins).
+            // Where the event's own fields end in the tail: the span
+            // fields after it also go on the OTLP log record.
+            let event_fields_end = b.fields.len();
             let tail = &mut b.fields;
             let mut visit = |st: &SpanState| {
                 if trace.is_none() {
@@ -878,6 +911,7 @@ impl ObserveLayer {
             if synthetic && !b.names.contains(&"synthetic") {
                 tail.extend_from_slice(b",\"synthetic\":true");
             }
+            let fields_end = tail.len();
             tail.extend_from_slice(b"}\n");
 
             // Sampling.
@@ -965,6 +999,9 @@ impl ObserveLayer {
                     rec.set_body(AnyValue::from(body));
                 }
                 rec.add_attributes(b.otel.drain(..));
+                // The enclosing spans' fields, as in the line (an event
+                // field of the same name was kept instead).
+                span_fields_as_attributes(&b.fields[event_fields_end..fields_end], &mut rec);
                 if !named {
                     rec.add_attribute("event_inferred", true);
                 }

@@ -1,0 +1,569 @@
+//! The scenarios of `tests/stack.rs`. Each starts the engines it needs on
+//! free ports, drives the services, and asks the engines' own APIs.
+
+use crate::services::{self, Bank, Services, Telemetry, Traffic};
+use crate::BoxError;
+use observe_stack::{
+    Alertmanager, Collector, CollectorOptions, Error as StackError, Prometheus, PrometheusOptions,
+    ScrapeTarget, VictoriaLogs,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), BoxError> {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg().into())
+    }
+}
+
+/// Polls `f` every 250 ms until it returns `Ok`, for at most `timeout`;
+/// then the last error.
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T, BoxError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, BoxError>>,
+{
+    let t0 = Instant::now();
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if t0.elapsed() >= timeout => {
+                return Err(format!("{what}: not so after {timeout:?}: {e}").into())
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+fn tempdir(prefix: &str) -> Result<tempfile::TempDir, BoxError> {
+    Ok(tempfile::Builder::new().prefix(prefix).tempdir()?)
+}
+
+async fn get_text(url: &str) -> Result<String, BoxError> {
+    use http_body_util::BodyExt;
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let res = client.get(url.parse()?).await?;
+    let body = res.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+// ------------------------------------------------------------ faults
+
+/// A Collector config that names a component it does not define stops the
+/// start at once, with the Collector's own message.
+pub(crate) async fn collector_config_error() -> Result<(), BoxError> {
+    let dir = tempdir("observe-bad-config-")?;
+    let bad = dir.path().join("collector.yaml");
+    std::fs::write(
+        &bad,
+        "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n\
+         exporters:\n  debug: {}\n\
+         service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [tail_sampling_typo]\n      exporters: [debug]\n",
+    )?;
+    let t0 = Instant::now();
+    let err = match Collector::start(CollectorOptions::new().config(&bad)).await {
+        Ok(_) => return Err("a config naming an undefined processor started".into()),
+        Err(e) => e,
+    };
+    let waited = t0.elapsed();
+    ensure(waited < Duration::from_secs(20), || {
+        format!("the start took {waited:?} to fail")
+    })?;
+    match &err {
+        StackError::Exited { output, .. } => ensure(
+            output.contains("tail_sampling_typo")
+                && output.contains(
+                    "references processor \"tail_sampling_typo\" which is not configured",
+                ),
+            || format!("the Collector's message is not in the error: {err}"),
+        ),
+        other => Err(format!("expected the Collector to exit, got: {other}").into()),
+    }
+}
+
+/// With no Collector listening, the services start and answer every
+/// request, and payment counts every span and log record it could not send.
+pub(crate) async fn collector_down() -> Result<(), BoxError> {
+    let dir = tempdir("observe-collector-down-")?;
+    let bank = Arc::new(Bank::default());
+    let bank_addr = services::start_bank(Arc::clone(&bank)).await?;
+    let closed = observe_stack::free_port()?;
+    let telemetry = Telemetry {
+        otlp_endpoint: format!("http://127.0.0.1:{closed}"),
+        metric_interval: Duration::from_millis(500),
+        in_process_tail_sampling: false,
+    };
+    let mut svcs = Services::start(&telemetry, bank_addr, dir.path())?;
+    let client = services::client();
+    let orders = 20;
+    for n in 0..orders {
+        let status =
+            services::place_order(&client, &svcs.checkout.url, &format!("down-{n}")).await?;
+        ensure(status == "success", || format!("order down-{n}: {status}"))?;
+    }
+    // payment: 3 spans per order (server, pay, gateway bank); every JSON
+    // line it wrote is also a log record.
+    let metrics_url = format!("http://{}/metrics", svcs.payment_metrics);
+    let payment_log = svcs.payment.log.clone();
+    let (spans, logs) = eventually(
+        "every span and log record counted as dropped",
+        Duration::from_secs(20),
+        || {
+            let (url, log) = (metrics_url.clone(), payment_log.clone());
+            async move {
+                let text = get_text(&url).await?;
+                let dropped = |signal: &str| {
+                    observe_stack::sum_series(
+                        &text,
+                        "observe_telemetry_dropped_total",
+                        &[("signal", signal), ("reason", "export_failed")],
+                    )
+                };
+                let lines = std::fs::read_to_string(&log)?
+                    .lines()
+                    .filter(|l| l.starts_with('{'))
+                    .count() as f64;
+                let (spans, logs) = (dropped("traces"), dropped("logs"));
+                if spans == f64::from(3 * orders) && logs == lines {
+                    Ok((spans, logs))
+                } else {
+                    Err(format!(
+                        "dropped spans {spans} (want {}), log records {logs} (want {lines})",
+                        3 * orders
+                    )
+                    .into())
+                }
+            }
+        },
+    )
+    .await?;
+    println!("  collector down: {orders} orders served, payment counted {spans} spans and {logs} log records as export_failed");
+    svcs.stop();
+    Ok(())
+}
+
+// ------------------------------------------------------------ the incident
+
+/// The payment service's alert rules with the demo's windows: 1 s scrape,
+/// 10 s rate windows, `for: 2s` (5m and 2m in production); with the
+/// synthetic checkout's rules when `synthetic` (its metrics reach
+/// Prometheus through the Collector only).
+pub(crate) fn incident_rules(synthetic: bool) -> Result<String, BoxError> {
+    let mut spec = observe::alerts::AlertSpec::builder("payment")
+        .route("/pay")
+        .gateway("bank")
+        .availability_slo(0.999, Duration::from_secs(30 * 86_400))
+        .scrape_interval(Duration::from_secs(1))
+        .rate_window(Duration::from_secs(10))
+        .runbook_base_url("https://runbooks.example.com/payments");
+    if synthetic {
+        spec = spec.synthetic_flow("checkout", SYNTHETIC_EVERY);
+    }
+    let mut file = spec.build()?.prometheus_rules();
+    for g in &mut file.groups {
+        for r in &mut g.rules {
+            if let observe::alerts::Rule::Alerting(a) = r {
+                if a.for_.is_some() {
+                    a.for_ = Some("2s".to_owned());
+                }
+            }
+        }
+    }
+    Ok(file.to_yaml())
+}
+
+const SYNTHETIC_EVERY: Duration = Duration::from_secs(1);
+
+/// The alerts the fault must fire, on both metric paths.
+const FAULT_ALERTS: [&str; 3] = ["ExternalGatewayErrors", "HighErrorRate", "ErrorBudgetBurn"];
+
+/// Series names the rules select, found in the rule file.
+fn selected_series(rules: &str) -> BTreeSet<&'static str> {
+    observe::alerts::names::ALL_SERIES
+        .iter()
+        .copied()
+        .filter(|name| {
+            rules.match_indices(name).any(|(i, _)| {
+                let after = rules[i + name.len()..].chars().next();
+                !matches!(after, Some(c) if c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            })
+        })
+        .collect()
+}
+
+/// `name → jobs` of the series a Prometheus holds, for `names`.
+async fn jobs_of(
+    prom: &Prometheus,
+    names: &BTreeSet<&'static str>,
+) -> Result<BTreeMap<String, BTreeSet<String>>, BoxError> {
+    let mut out = BTreeMap::new();
+    for name in names {
+        let rows = prom.query(&format!("count by (job) ({name})")).await?;
+        let jobs: BTreeSet<String> = rows
+            .into_iter()
+            .filter_map(|(l, _)| l.get("job").cloned())
+            .collect();
+        out.insert((*name).to_owned(), jobs);
+    }
+    Ok(out)
+}
+
+async fn firing(prom: &Prometheus) -> Result<BTreeSet<String>, BoxError> {
+    Ok(prom
+        .alerts()
+        .await?
+        .into_iter()
+        .filter(|a| a.state == "firing")
+        .map(|a| a.name)
+        .collect())
+}
+
+fn has_all(set: &BTreeSet<String>, want: &[&str]) -> bool {
+    want.iter().all(|w| set.contains(*w))
+}
+
+/// The seed's incident across three services and two languages, read back
+/// only through the engines' APIs: a healthy run fires nothing; the bank's
+/// 504s fire the gateway, error-rate and SLO-burn alerts on both metric
+/// paths and reach Alertmanager with the synthetic check's failure; one
+/// affected order id leads to its log lines from every service, one trace
+/// id, and one whole trace with the cause on it.
+pub(crate) async fn incident() -> Result<(), BoxError> {
+    const HEALTHY: Duration = Duration::from_secs(20);
+    let dir = tempdir("observe-incident-")?;
+    let logs = VictoriaLogs::start().await?;
+    let collector = Collector::start(
+        CollectorOptions::new()
+            .logs_to(logs.addr())
+            .decision_wait(Duration::from_secs(3)),
+    )
+    .await?;
+    let alertmanager = Alertmanager::start().await?;
+    let otlp_rules = incident_rules(true)?;
+    let pull_rules = incident_rules(false)?;
+    let prom_otlp = Prometheus::start(
+        PrometheusOptions::new()
+            .rules(otlp_rules.clone())
+            .alertmanager(alertmanager.url())
+            .scrape(ScrapeTarget {
+                job: "otel-collector".into(),
+                addr: collector.prometheus_exporter(),
+                honor_labels: true,
+            }),
+    )
+    .await?;
+    let bank = Arc::new(Bank::default());
+    let bank_addr = services::start_bank(Arc::clone(&bank)).await?;
+    let telemetry = Telemetry {
+        otlp_endpoint: collector.otlp_http_url(),
+        metric_interval: Duration::from_secs(1),
+        in_process_tail_sampling: false,
+    };
+    let mut svcs = Services::start(&telemetry, bank_addr, dir.path())?;
+    let prom_pull = Prometheus::start(PrometheusOptions::new().rules(pull_rules.clone()).scrape(
+        ScrapeTarget {
+            job: "payment".into(),
+            addr: svcs.payment_metrics,
+            honor_labels: false,
+        },
+    ))
+    .await?;
+    let mut synthetic = Services::start_synthetic(
+        &telemetry,
+        &svcs.checkout.url,
+        &alertmanager.url(),
+        SYNTHETIC_EVERY,
+        dir.path(),
+    )?;
+
+    // Warm-up: every path has data before the healthy run is judged.
+    let traffic = Traffic::start(&svcs.checkout.url, 4, Duration::from_millis(50), "ord");
+    eventually(
+        "both metric paths have payment's requests and the synthetic checks",
+        Duration::from_secs(30),
+        || async {
+            let a = prom_otlp
+                .query("sum(http_server_request_duration_seconds_count{job=\"payment\"})")
+                .await?;
+            let b = prom_pull
+                .query("sum(http_server_request_duration_seconds_count{job=\"payment\"})")
+                .await?;
+            let c = prom_otlp
+                .query("synthetic_check_success{flow=\"checkout\"}")
+                .await?;
+            ensure(!a.is_empty() && !b.is_empty() && !c.is_empty(), || {
+                "not yet".to_owned()
+            })
+        },
+    )
+    .await?;
+
+    // 1. A healthy run fires nothing.
+    tokio::time::sleep(HEALTHY).await;
+    let (otlp_alerts, pull_alerts, am_alerts) = (
+        prom_otlp.alerts().await?,
+        prom_pull.alerts().await?,
+        alertmanager.alerts().await?,
+    );
+    ensure(
+        otlp_alerts.is_empty() && pull_alerts.is_empty() && am_alerts.is_empty(),
+        || {
+            format!("a healthy run raised alerts: Collector path {otlp_alerts:?}, pull path {pull_alerts:?}, Alertmanager {am_alerts:?}")
+        },
+    )?;
+    let healthy_orders = traffic.orders();
+    ensure(healthy_orders.iter().all(|o| o.status == "success"), || {
+        "a healthy order was not paid".to_owned()
+    })?;
+
+    // 2. Both metric paths: the series the rules select exist with the same
+    // names and job.
+    let series = selected_series(&pull_rules);
+    for core in [
+        "http_server_request_duration_seconds_count",
+        "http_server_request_duration_seconds_bucket",
+        "external_gateway_requests_total",
+    ] {
+        ensure(series.contains(core), || {
+            format!("the rules do not select {core}")
+        })?;
+    }
+    let otlp_jobs = jobs_of(&prom_otlp, &series).await?;
+    let pull_jobs = jobs_of(&prom_pull, &series).await?;
+    for name in &series {
+        let otlp: BTreeSet<&String> = otlp_jobs[*name]
+            .iter()
+            .filter(|j| *j == "payment")
+            .collect();
+        let pull: BTreeSet<&String> = pull_jobs[*name].iter().collect();
+        ensure(otlp == pull, || {
+            format!("{name}: job {otlp:?} through the Collector, {pull:?} from /metrics")
+        })?;
+    }
+    for core in [
+        "http_server_request_duration_seconds_count",
+        "external_gateway_requests_total",
+    ] {
+        ensure(pull_jobs[core].contains("payment"), || {
+            format!("no {core}{{job=\"payment\"}}")
+        })?;
+    }
+
+    // 3. The fault: the bank answers 504; payment swallows it.
+    bank.failing.store(true, Ordering::Relaxed);
+    let fault_at = Instant::now();
+    let first_seen: std::sync::Mutex<BTreeMap<String, Duration>> = Default::default();
+    let want_am: Vec<&str> = FAULT_ALERTS
+        .iter()
+        .copied()
+        .chain(["SyntheticCheckFailed"])
+        .collect();
+    eventually("the fault's alerts fire on both paths and reach Alertmanager", Duration::from_secs(90), || {
+        let first_seen = &first_seen;
+        let (prom_otlp, prom_pull, alertmanager, want_am) = (&prom_otlp, &prom_pull, &alertmanager, &want_am);
+        async move {
+            let otlp = firing(prom_otlp).await?;
+            let pull = firing(prom_pull).await?;
+            let am: BTreeSet<String> = alertmanager
+                .alerts()
+                .await?
+                .into_iter()
+                .filter(|a| a.state == "active")
+                .map(|a| a.name)
+                .collect();
+            if let Ok(mut seen) = first_seen.lock() {
+                for (path, set) in [("Prometheus on the Collector's series", &otlp), ("Prometheus on /metrics", &pull), ("Alertmanager", &am)] {
+                    for name in set {
+                        seen.entry(format!("{path}: {name}"))
+                            .or_insert_with(|| fault_at.elapsed());
+                    }
+                }
+            }
+            ensure(
+                has_all(&otlp, &FAULT_ALERTS) && has_all(&pull, &FAULT_ALERTS) && has_all(&am, want_am),
+                || format!("firing: collector path {otlp:?}, pull path {pull:?}; Alertmanager {am:?}"),
+            )
+        }
+    })
+    .await?;
+    let first_seen = first_seen.into_inner().unwrap_or_default();
+    let mut by_time: Vec<(&String, &Duration)> = first_seen.iter().collect();
+    by_time.sort_by_key(|(_, at)| **at);
+    for (what, at) in by_time {
+        println!("  +{:>5.1} s after the fault  {what}", at.as_secs_f64());
+    }
+    let orders = traffic.stop().await;
+    synthetic.stop();
+
+    // 4. One lookup, order id to cause.
+    let affected = orders
+        .iter()
+        .filter(|o| o.at > fault_at + Duration::from_secs(1) && o.status == "processing")
+        .nth(3)
+        .ok_or("no order answered \"processing\" during the fault")?
+        .order_id
+        .clone();
+    lookup(&logs, &collector, &affected).await?;
+    svcs.stop();
+    Ok(())
+}
+
+fn field<'a>(line: &'a serde_json::Map<String, serde_json::Value>, key: &str) -> &'a str {
+    line.get(key).and_then(|v| v.as_str()).unwrap_or_default()
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// From an order id to its lines in every service, to one trace id, to the
+/// whole trace with the bank's 504 and payment's masked failure on it.
+async fn lookup(logs: &VictoriaLogs, collector: &Collector, order: &str) -> Result<(), BoxError> {
+    let by_order = format!("order_id:=\"{order}\"");
+    let lines = eventually(
+        "the order's lines from every service in the log store",
+        Duration::from_secs(20),
+        || async {
+            let lines = logs.query(&by_order).await?;
+            let services: BTreeSet<&str> = lines.iter().map(|l| field(l, "service.name")).collect();
+            ensure(services.len() == 3 && lines.len() == 5, || {
+                format!("{} lines from {services:?}", lines.len())
+            })?;
+            Ok(lines)
+        },
+    )
+    .await?;
+    let mut events: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (field(l, "service.name"), field(l, "event_name")))
+        .collect();
+    events.sort();
+    ensure(
+        events
+            == [
+                ("checkout", "checkout_answered"),
+                ("checkout", "checkout_started"),
+                ("fraud", "fraud_screened"),
+                ("payment", "gateway_call_failed"),
+                ("payment", "payment_failed"),
+            ],
+        || format!("the order's lines: {events:?}"),
+    )?;
+    let trace_ids: BTreeSet<&str> = lines.iter().map(|l| field(l, "trace_id")).collect();
+    ensure(trace_ids.len() == 1, || {
+        format!("one order, trace ids {trace_ids:?}")
+    })?;
+    let trace_id = trace_ids.into_iter().next().unwrap_or_default().to_owned();
+    ensure(is_hex(&trace_id, 32), || format!("trace id {trace_id:?}"))?;
+
+    // The trace id leads to the same lines, each with the mandatory fields.
+    let by_trace = logs.query(&format!("trace_id:=\"{trace_id}\"")).await?;
+    ensure(by_trace.len() == lines.len(), || {
+        format!(
+            "{} lines by trace id, {} by order id: {by_trace:#?}",
+            by_trace.len(),
+            lines.len()
+        )
+    })?;
+    for l in &by_trace {
+        for key in [
+            "_time",
+            "severity_text",
+            "service.name",
+            "event_name",
+            "trace_id",
+            "span_id",
+            "scope.name",
+        ] {
+            ensure(!field(l, key).is_empty(), || {
+                format!("a line without {key}: {l:?}")
+            })?;
+        }
+        ensure(
+            field(l, "trace_id") == trace_id && is_hex(field(l, "span_id"), 16),
+            || format!("a line with other ids: {l:?}"),
+        )?;
+    }
+    let failed = by_trace
+        .iter()
+        .find(|l| field(l, "event_name") == "payment_failed")
+        .ok_or("no payment_failed line")?;
+    ensure(
+        field(failed, "severity_text") == "ERROR"
+            && field(failed, "gateway") == "bank"
+            && field(failed, "gateway_status_code") == "504",
+        || format!("payment_failed: {failed:?}"),
+    )?;
+
+    // The trace store holds the whole trace, one tree across three services
+    // and two languages, with the cause on it.
+    let jaeger = collector.jaeger();
+    let trace = eventually(
+        "the order's trace in the trace store",
+        Duration::from_secs(20),
+        || async {
+            jaeger
+                .trace(&trace_id)
+                .await?
+                .ok_or_else(|| "not yet".into())
+        },
+    )
+    .await?;
+    ensure(trace.tree() == expected_tree(), || {
+        format!("trace {trace_id}:\n{}", trace.tree().join("\n"))
+    })?;
+    let span = |service: &str, name: &str| {
+        trace
+            .spans
+            .iter()
+            .find(|s| s.service == service && s.operation_name == name)
+            .cloned()
+            .ok_or_else(|| format!("no {service}: {name}"))
+    };
+    let bank_span = span("payment", "gateway bank")?;
+    ensure(
+        bank_span.is_error()
+            && bank_span.tag("error.type").as_deref() == Some("504")
+            && bank_span.tag("gateway").as_deref() == Some("bank"),
+        || format!("the bank span: {:?}", bank_span.tags),
+    )?;
+    let server = span("payment", "POST /pay")?;
+    ensure(
+        server.is_error()
+            && server.tag("error.type").as_deref() == Some("masked_failure")
+            && server.tag("http.response.status_code").as_deref() == Some("200"),
+        || format!("payment's server span: {:?}", server.tags),
+    )?;
+    println!(
+        "  order {order} → trace {trace_id}: {} lines, {} spans; bank span ERROR 504, payment POST /pay masked_failure",
+        by_trace.len(),
+        trace.spans.len()
+    );
+    Ok(())
+}
+
+/// Every order's trace: checkout (observe) → fraud (Python) → payment (observe).
+fn expected_tree() -> Vec<String> {
+    [
+        "checkout: POST /checkout",
+        "  checkout: stack::services::checkout",
+        "    checkout: POST",
+        "      fraud: POST /screen",
+        "        fraud: POST",
+        "          payment: POST /pay",
+        "            payment: stack::services::pay",
+        "              payment: gateway bank",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
