@@ -48,6 +48,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "incident_from_order_id_to_cause_and_alerts_end_to_end",
         || Box::pin(scenarios::incident()),
     ),
+    (
+        "tail_sampling_keeps_every_error_and_slow_trace_whole",
+        || Box::pin(scenarios::tail_sampling()),
+    ),
 ];
 
 /// What a missing engine means here: a skip locally, a failure in CI.

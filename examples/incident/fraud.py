@@ -69,6 +69,7 @@ class Handler(BaseHTTPRequestHandler):
             attributes={"http.request.method": "POST", "http.route": "/screen"},
         ) as server:
             order_id = str(order.get("order_id", ""))
+            server.set_attribute("order_id", order_id)
             log("fraud_screened", SeverityNumber.INFO, "order passed screening", order_id=order_id, score=3)
             status, answer = self.forward(order)
             server.set_attribute("http.response.status_code", status)

@@ -4,8 +4,8 @@
 use crate::services::{self, Bank, Services, Telemetry, Traffic};
 use crate::BoxError;
 use observe_stack::{
-    Alertmanager, Collector, CollectorOptions, Error as StackError, Prometheus, PrometheusOptions,
-    ScrapeTarget, VictoriaLogs,
+    Alertmanager, Collector, CollectorOptions, Error as StackError, JaegerTrace, Prometheus,
+    PrometheusOptions, ScrapeTarget, VictoriaLogs,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -566,4 +566,319 @@ fn expected_tree() -> Vec<String> {
     .iter()
     .map(|s| (*s).to_owned())
     .collect()
+}
+
+// ------------------------------------------------------------ tail sampling
+
+/// Orders of the tail-sampling runs: how many of each kind.
+const TAIL_OK: usize = 1130;
+const TAIL_FAIL: usize = 40;
+const TAIL_SLOW: usize = 30;
+
+/// The `(lo, hi)` such that a Binomial(`n`, `p`) count falls below `lo` or
+/// above `hi` with probability at most `(1 - level) / 2` each.
+pub(crate) fn binomial_interval(n: u64, p: f64, level: f64) -> (u64, u64) {
+    let tail = (1.0 - level) / 2.0;
+    let mut pmf = (1.0 - p).powf(n as f64);
+    let mut cdf = 0.0;
+    let mut lo = None;
+    for k in 0..=n {
+        cdf += pmf;
+        if lo.is_none() && cdf > tail {
+            lo = Some(k);
+        }
+        if cdf >= 1.0 - tail {
+            return (lo.unwrap_or(k), k);
+        }
+        pmf *= (n - k) as f64 / (k + 1) as f64 * p / (1.0 - p);
+    }
+    (lo.unwrap_or(n), n)
+}
+
+/// The order ids of one run, kinds interleaved (every 28th fails, every
+/// 38th is slow), the same in every run.
+fn tail_orders() -> Vec<String> {
+    let (mut ok, mut fail, mut slow) = (0, 0, 0);
+    let mut out = Vec::with_capacity(TAIL_OK + TAIL_FAIL + TAIL_SLOW);
+    for i in 0.. {
+        if out.len() == TAIL_OK + TAIL_FAIL + TAIL_SLOW {
+            break;
+        }
+        if i % 28 == 5 && fail < TAIL_FAIL {
+            out.push(format!("tail-fail-{fail}"));
+            fail += 1;
+        } else if i % 38 == 7 && slow < TAIL_SLOW {
+            out.push(format!("tail-slow-{slow}"));
+            slow += 1;
+        } else if ok < TAIL_OK {
+            out.push(format!("tail-ok-{ok}"));
+            ok += 1;
+        } else if fail < TAIL_FAIL {
+            out.push(format!("tail-fail-{fail}"));
+            fail += 1;
+        } else {
+            out.push(format!("tail-slow-{slow}"));
+            slow += 1;
+        }
+    }
+    out
+}
+
+/// What the trace store held after one run, by order id (every span of a
+/// trace carries its order id on at least one span per service).
+struct Stored {
+    /// Order id → the stored trace.
+    by_order: BTreeMap<String, JaegerTrace>,
+    /// Traces whose spans carry no order id.
+    anonymous: usize,
+}
+
+impl Stored {
+    fn of_kind(&self, kind: &str) -> Vec<&JaegerTrace> {
+        self.by_order
+            .iter()
+            .filter(|(o, _)| o.starts_with(&format!("tail-{kind}-")))
+            .map(|(_, t)| t)
+            .collect()
+    }
+}
+
+/// Whole: exactly the eight spans of an order, in one tree.
+fn complete(t: &JaegerTrace) -> bool {
+    t.tree() == expected_tree()
+}
+
+fn services_of(t: &JaegerTrace) -> BTreeSet<&str> {
+    t.spans.iter().map(|s| s.service.as_str()).collect()
+}
+
+/// One run of the tail-sampling traffic through the whole stack; returns
+/// what the trace store holds once its count has stopped moving.
+async fn tail_run(in_process: bool) -> Result<Stored, BoxError> {
+    let dir = tempdir("observe-tail-")?;
+    let mut options = CollectorOptions::new().decision_wait(Duration::from_secs(4));
+    if in_process {
+        // The comparison: the Collector keeps whatever observe's in-process
+        // samplers let through.
+        options = options.override_yaml(
+            "processors::tail_sampling::policies: [{name: keep-all, type: always_sample}]",
+        );
+    }
+    let collector = Collector::start(options).await?;
+    let bank = Arc::new(Bank::default());
+    let bank_addr = services::start_bank(Arc::clone(&bank)).await?;
+    let telemetry = Telemetry {
+        otlp_endpoint: collector.otlp_http_url(),
+        metric_interval: Duration::from_secs(5),
+        in_process_tail_sampling: in_process,
+    };
+    let mut svcs = Services::start(&telemetry, bank_addr, dir.path())?;
+    let queue = Arc::new(std::sync::Mutex::new(tail_orders()));
+    let wrong = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (queue, wrong) = (Arc::clone(&queue), Arc::clone(&wrong));
+            let checkout = svcs.checkout.url.clone();
+            tokio::spawn(async move {
+                let client = services::client();
+                loop {
+                    let Some(order) = queue.lock().ok().and_then(|mut q| q.pop()) else {
+                        return;
+                    };
+                    let want = if order.contains("fail") {
+                        "processing"
+                    } else {
+                        "success"
+                    };
+                    let got = services::place_order(&client, &checkout, &order)
+                        .await
+                        .unwrap_or_else(|e| e.to_string());
+                    if got != want {
+                        if let Ok(mut w) = wrong.lock() {
+                            w.push(format!("{order}: {got}"));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await?;
+    }
+    let wrong = wrong.lock().map(|w| w.clone()).unwrap_or_default();
+    ensure(wrong.is_empty(), || format!("wrong answers: {wrong:?}"))?;
+    // A deployment's stop: each service flushes what it holds (observe's
+    // in-process sampler decides its pending traces first).
+    svcs.stop();
+
+    let jaeger = collector.jaeger();
+    let last = std::cell::Cell::new((usize::MAX, Instant::now()));
+    let stored = eventually(
+        "the trace store's count to settle",
+        Duration::from_secs(60),
+        || {
+            let (jaeger, last) = (&jaeger, &last);
+            async move {
+                let mut all: BTreeMap<String, JaegerTrace> = BTreeMap::new();
+                for service in ["checkout", "fraud", "payment"] {
+                    for t in jaeger.find_traces(service, &[]).await? {
+                        all.insert(t.trace_id.clone(), t);
+                    }
+                }
+                let spans: usize = all.values().map(|t| t.spans.len()).sum();
+                let (seen, since) = last.get();
+                if spans != seen {
+                    last.set((spans, Instant::now()));
+                    return Err(format!("{} traces, {spans} spans, still moving", all.len()).into());
+                }
+                if since.elapsed() < Duration::from_secs(6) {
+                    return Err("settling".into());
+                }
+                Ok(all)
+            }
+        },
+    )
+    .await?;
+    let mut by_order = BTreeMap::new();
+    let mut anonymous = 0;
+    for (_, t) in stored {
+        let orders: BTreeSet<String> = t.spans.iter().filter_map(|s| s.tag("order_id")).collect();
+        match orders.len() {
+            0 => anonymous += 1,
+            1 => {
+                let order = orders.into_iter().next().unwrap_or_default();
+                ensure(!by_order.contains_key(&order), || {
+                    format!("two traces for {order}")
+                })?;
+                by_order.insert(order, t);
+            }
+            _ => return Err(format!("one trace, several orders: {orders:?}").into()),
+        }
+    }
+    Ok(Stored {
+        by_order,
+        anonymous,
+    })
+}
+
+/// The seed's tail sampling in the Collector keeps 100% of error and slow
+/// traces, each whole across the three services, and ~10% of the rest; the
+/// same traffic through observe's in-process samplers keeps the failing
+/// service's part of each error trace, not the whole trace.
+pub(crate) async fn tail_sampling() -> Result<(), BoxError> {
+    let total = TAIL_OK + TAIL_FAIL + TAIL_SLOW;
+    let (lo, hi) = binomial_interval(TAIL_OK as u64, 0.1, 0.999);
+    // The interval, computed with exact fractions in Python for n = 1130.
+    ensure((lo, hi) == (81, 147), || {
+        format!("binomial interval ({lo}, {hi})")
+    })?;
+    ensure(binomial_interval(10, 0.5, 0.9) == (2, 8), || {
+        "binomial interval of 10 coins".to_owned()
+    })?;
+    let collector = tail_run(false).await?;
+    let fail = collector.of_kind("fail");
+    let slow = collector.of_kind("slow");
+    let ok = collector.of_kind("ok");
+    ensure(
+        fail.len() == TAIL_FAIL && fail.iter().all(|t| complete(t)),
+        || {
+            format!(
+                "error traces: {} stored of {TAIL_FAIL}, {} whole",
+                fail.len(),
+                fail.iter().filter(|t| complete(t)).count()
+            )
+        },
+    )?;
+    ensure(
+        slow.len() == TAIL_SLOW && slow.iter().all(|t| complete(t)),
+        || {
+            format!(
+                "slow traces: {} stored of {TAIL_SLOW}, {} whole",
+                slow.len(),
+                slow.iter().filter(|t| complete(t)).count()
+            )
+        },
+    )?;
+    ensure(slow.iter().all(|t| t.duration_us() >= 2_000_000), || {
+        "a slow trace under 2 s".to_owned()
+    })?;
+    ensure(ok.iter().all(|t| complete(t)), || {
+        format!(
+            "{} of {} kept OK traces are not whole",
+            ok.iter().filter(|t| !complete(t)).count(),
+            ok.len()
+        )
+    })?;
+    ensure((lo..=hi).contains(&(ok.len() as u64)), || {
+        format!(
+            "{} of {TAIL_OK} OK traces kept: outside the 99.9% interval [{lo}, {hi}] around 10%",
+            ok.len()
+        )
+    })?;
+    ensure(collector.anonymous == 0, || {
+        format!("{} traces without an order", collector.anonymous)
+    })?;
+    println!(
+        "  Collector tail sampling, {total} orders: errors {}/{TAIL_FAIL} whole, slow {}/{TAIL_SLOW} whole, OK {}/{TAIL_OK} kept ({:.1}%, 99.9% interval [{lo}, {hi}]), all whole",
+        fail.len(),
+        slow.len(),
+        ok.len(),
+        ok.len() as f64 * 100.0 / TAIL_OK as f64
+    );
+
+    // The same traffic, sampled in each Rust service by observe instead.
+    let observe = tail_run(true).await?;
+    let fail = observe.of_kind("fail");
+    let slow = observe.of_kind("slow");
+    let ok = observe.of_kind("ok");
+    let with = |ts: &[&JaegerTrace], service: &str| {
+        ts.iter()
+            .filter(|t| services_of(t).contains(service))
+            .count()
+    };
+    let whole = |ts: &[&JaegerTrace]| ts.iter().filter(|t| complete(t)).count();
+    // Payment saw the error: it keeps its part of every error trace; the
+    // Python service samples nothing away; checkout saw a 200 and keeps its
+    // part only at the healthy rate.
+    ensure(
+        fail.len() == TAIL_FAIL
+            && with(&fail, "payment") == TAIL_FAIL
+            && with(&fail, "fraud") == TAIL_FAIL,
+        || {
+            format!(
+                "in-process: error traces {} stored, {} with payment's spans",
+                fail.len(),
+                with(&fail, "payment")
+            )
+        },
+    )?;
+    ensure(whole(&fail) < TAIL_FAIL, || {
+        "in-process sampling kept every error trace whole".to_owned()
+    })?;
+    ensure(slow.len() == TAIL_SLOW && whole(&slow) == TAIL_SLOW, || {
+        format!(
+            "in-process: slow traces {} stored, {} whole",
+            slow.len(),
+            whole(&slow)
+        )
+    })?;
+    ensure(with(&ok, "fraud") == TAIL_OK, || {
+        format!(
+            "in-process: fraud's spans in {} OK traces",
+            with(&ok, "fraud")
+        )
+    })?;
+    println!(
+        "  observe in-process sampling, same traffic: errors {}/{TAIL_FAIL} whole (payment's part in {}, checkout's in {}), slow {}/{TAIL_SLOW} whole, \
+         OK: observe's parts in {} ({:.1}%), whole {}, fraud-only {}",
+        whole(&fail),
+        with(&fail, "payment"),
+        with(&fail, "checkout"),
+        whole(&slow),
+        with(&ok, "checkout"),
+        with(&ok, "checkout") as f64 * 100.0 / TAIL_OK as f64,
+        whole(&ok),
+        ok.iter().filter(|t| services_of(t) == BTreeSet::from(["fraud"])).count()
+    );
+    Ok(())
 }
