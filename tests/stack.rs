@@ -25,6 +25,8 @@
 mod scenarios;
 #[path = "../examples/incident/services.rs"]
 mod services;
+#[path = "../examples/incident/stack.rs"]
+mod stack;
 
 use std::future::Future;
 use std::pin::Pin;

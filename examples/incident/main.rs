@@ -12,9 +12,20 @@
 //! Run: `cargo run --release --example incident` (about 90 s; `--short` for
 //! a 15 s run). Log lines go to stdout rate-limited to a few per second (all
 //! of them to `target/incident-logs.jsonl`).
+//!
+//! `-- --stack` (or `./scripts/stack incident`) runs the same incident on the
+//! seed's real stack instead: the Collector with tail sampling and its trace
+//! store, VictoriaLogs, Prometheus and Alertmanager as processes, three
+//! services in two languages (docs/stack.md).
 
 #[path = "scenario.rs"]
 mod scenario;
+#[path = "services.rs"]
+mod services;
+#[path = "stack.rs"]
+mod stack;
+#[path = "stack_demo.rs"]
+mod stack_demo;
 
 use observe::LineSink;
 use scenario::{Config, Handles, SpanRow, Timeline};
@@ -196,8 +207,38 @@ fn report(cfg: &Config, t: &Timeline) {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), scenario::BoxError> {
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    // A service of the --stack mode: this program started again by it.
+    if args.iter().any(|a| a == "--serve") {
+        return services::serve(&args);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("no tokio runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = if args.iter().any(|a| a == "--stack") {
+        runtime.block_on(stack_demo::run())
+    } else {
+        runtime.block_on(embedded())
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("incident: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The embedded run: one process, no external program.
+async fn embedded() -> Result<(), scenario::BoxError> {
     let mut cfg = Config::demo();
     let mut prometheus_arg = None;
     let mut args = std::env::args().skip(1);
@@ -207,9 +248,10 @@ async fn main() -> Result<(), scenario::BoxError> {
             "--prometheus" => prometheus_arg = args.next().map(PathBuf::from),
             "--no-prometheus" => prometheus_arg = Some(PathBuf::from("/nonexistent")),
             other => {
-                return Err(
-                    format!("unknown argument {other}: use --short, --prometheus PATH").into(),
+                return Err(format!(
+                    "unknown argument {other}: use --short, --prometheus PATH, or --stack"
                 )
+                .into())
             }
         }
     }

@@ -2,10 +2,10 @@
 //! free ports, drives the services, and asks the engines' own APIs.
 
 use crate::services::{self, Bank, Services, Telemetry, Traffic};
+use crate::stack::IncidentStack;
 use crate::BoxError;
 use observe_stack::{
-    Alertmanager, Collector, CollectorOptions, Error as StackError, JaegerTrace, Prometheus,
-    PrometheusOptions, ScrapeTarget, VictoriaLogs,
+    Collector, CollectorOptions, Error as StackError, JaegerTrace, Prometheus, VictoriaLogs,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -151,36 +151,6 @@ pub(crate) async fn collector_down() -> Result<(), BoxError> {
 
 // ------------------------------------------------------------ the incident
 
-/// The payment service's alert rules with the demo's windows: 1 s scrape,
-/// 10 s rate windows, `for: 2s` (5m and 2m in production); with the
-/// synthetic checkout's rules when `synthetic` (its metrics reach
-/// Prometheus through the Collector only).
-pub(crate) fn incident_rules(synthetic: bool) -> Result<String, BoxError> {
-    let mut spec = observe::alerts::AlertSpec::builder("payment")
-        .route("/pay")
-        .gateway("bank")
-        .availability_slo(0.999, Duration::from_secs(30 * 86_400))
-        .scrape_interval(Duration::from_secs(1))
-        .rate_window(Duration::from_secs(10))
-        .runbook_base_url("https://runbooks.example.com/payments");
-    if synthetic {
-        spec = spec.synthetic_flow("checkout", SYNTHETIC_EVERY);
-    }
-    let mut file = spec.build()?.prometheus_rules();
-    for g in &mut file.groups {
-        for r in &mut g.rules {
-            if let observe::alerts::Rule::Alerting(a) = r {
-                if a.for_.is_some() {
-                    a.for_ = Some("2s".to_owned());
-                }
-            }
-        }
-    }
-    Ok(file.to_yaml())
-}
-
-const SYNTHETIC_EVERY: Duration = Duration::from_secs(1);
-
 /// The alerts the fault must fire, on both metric paths.
 const FAULT_ALERTS: [&str; 3] = ["ExternalGatewayErrors", "HighErrorRate", "ErrorBudgetBurn"];
 
@@ -237,51 +207,19 @@ fn has_all(set: &BTreeSet<String>, want: &[&str]) -> bool {
 /// id, and one whole trace with the cause on it.
 pub(crate) async fn incident() -> Result<(), BoxError> {
     const HEALTHY: Duration = Duration::from_secs(20);
-    let dir = tempdir("observe-incident-")?;
-    let logs = VictoriaLogs::start().await?;
-    let collector = Collector::start(
-        CollectorOptions::new()
-            .logs_to(logs.addr())
-            .decision_wait(Duration::from_secs(3)),
-    )
-    .await?;
-    let alertmanager = Alertmanager::start().await?;
-    let otlp_rules = incident_rules(true)?;
-    let pull_rules = incident_rules(false)?;
-    let prom_otlp = Prometheus::start(
-        PrometheusOptions::new()
-            .rules(otlp_rules.clone())
-            .alertmanager(alertmanager.url())
-            .scrape(ScrapeTarget {
-                job: "otel-collector".into(),
-                addr: collector.prometheus_exporter(),
-                honor_labels: true,
-            }),
-    )
-    .await?;
-    let bank = Arc::new(Bank::default());
-    let bank_addr = services::start_bank(Arc::clone(&bank)).await?;
-    let telemetry = Telemetry {
-        otlp_endpoint: collector.otlp_http_url(),
-        metric_interval: Duration::from_secs(1),
-        in_process_tail_sampling: false,
+    let mut stack = IncidentStack::start(true).await?;
+    let (Some(logs), Some(collector), Some(alertmanager), Some(prom_otlp), Some(prom_pull)) = (
+        stack.logs.as_ref(),
+        stack.collector.as_ref(),
+        stack.alertmanager.as_ref(),
+        stack.prom_otlp.as_ref(),
+        stack.prom_pull.as_ref(),
+    ) else {
+        return Err(format!("engines missing: {:?}", stack.missing).into());
     };
-    let mut svcs = Services::start(&telemetry, bank_addr, dir.path())?;
-    let prom_pull = Prometheus::start(PrometheusOptions::new().rules(pull_rules.clone()).scrape(
-        ScrapeTarget {
-            job: "payment".into(),
-            addr: svcs.payment_metrics,
-            honor_labels: false,
-        },
-    ))
-    .await?;
-    let mut synthetic = Services::start_synthetic(
-        &telemetry,
-        &svcs.checkout.url,
-        &alertmanager.url(),
-        SYNTHETIC_EVERY,
-        dir.path(),
-    )?;
+    let pull_rules = stack.rules.1.clone();
+    let bank = Arc::clone(&stack.bank);
+    let svcs = &stack.services;
 
     // Warm-up: every path has data before the healthy run is judged.
     let traffic = Traffic::start(&svcs.checkout.url, 4, Duration::from_millis(50), "ord");
@@ -335,8 +273,8 @@ pub(crate) async fn incident() -> Result<(), BoxError> {
             format!("the rules do not select {core}")
         })?;
     }
-    let otlp_jobs = jobs_of(&prom_otlp, &series).await?;
-    let pull_jobs = jobs_of(&prom_pull, &series).await?;
+    let otlp_jobs = jobs_of(prom_otlp, &series).await?;
+    let pull_jobs = jobs_of(prom_pull, &series).await?;
     for name in &series {
         let otlp: BTreeSet<&String> = otlp_jobs[*name]
             .iter()
@@ -367,7 +305,7 @@ pub(crate) async fn incident() -> Result<(), BoxError> {
         .collect();
     eventually("the fault's alerts fire on both paths and reach Alertmanager", Duration::from_secs(90), || {
         let first_seen = &first_seen;
-        let (prom_otlp, prom_pull, alertmanager, want_am) = (&prom_otlp, &prom_pull, &alertmanager, &want_am);
+        let want_am = &want_am;
         async move {
             let otlp = firing(prom_otlp).await?;
             let pull = firing(prom_pull).await?;
@@ -400,7 +338,6 @@ pub(crate) async fn incident() -> Result<(), BoxError> {
         println!("  +{:>5.1} s after the fault  {what}", at.as_secs_f64());
     }
     let orders = traffic.stop().await;
-    synthetic.stop();
 
     // 4. One lookup, order id to cause.
     let affected = orders
@@ -410,8 +347,8 @@ pub(crate) async fn incident() -> Result<(), BoxError> {
         .ok_or("no order answered \"processing\" during the fault")?
         .order_id
         .clone();
-    lookup(&logs, &collector, &affected).await?;
-    svcs.stop();
+    lookup(logs, collector, &affected).await?;
+    stack.stop_services();
     Ok(())
 }
 
