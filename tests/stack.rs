@@ -79,14 +79,22 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let filters: Vec<&String> = args
-        .iter()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    // libtest's conventions: bare words filter by name, `--skip WORD` leaves
+    // out the names containing it, other flags are ignored.
+    let mut filters: Vec<&str> = Vec::new();
+    let mut skips: Vec<&str> = Vec::new();
+    let mut rest = args.iter().skip(1);
+    while let Some(a) = rest.next() {
+        if a == "--skip" {
+            skips.extend(rest.next().map(String::as_str));
+        } else if !a.starts_with('-') {
+            filters.push(a);
+        }
+    }
     let chosen: Vec<&(&str, Scenario)> = SCENARIOS
         .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f)))
+        .filter(|(name, _)| !skips.iter().any(|s| name.contains(s)))
         .collect();
     println!("\nrunning {} stack scenarios", chosen.len());
     if chosen.is_empty() {

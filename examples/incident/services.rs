@@ -277,7 +277,7 @@ pub(crate) fn serve(args: &[String]) -> std::process::ExitCode {
             .cloned()
     };
     let Some(role) = arg("--serve") else {
-        eprintln!("usage: --serve checkout|payment|synthetic [--listen ADDR] --upstream URL");
+        eprintln!("usage: --serve checkout|payment|payment-bare|bank|synthetic [--listen ADDR] --upstream URL");
         return std::process::ExitCode::from(2);
     };
     let listen = arg("--listen").unwrap_or_default();
@@ -294,6 +294,17 @@ pub(crate) fn serve(args: &[String]) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // The outside world and the uninstrumented baseline: no telemetry.
+    if role == "bank" || role == "payment-bare" {
+        let result = runtime.block_on(serve_plain(&role, &listen, &upstream));
+        return match result {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{role}: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     // One init, configured by the environment (OTEL_*, OBSERVE_METRICS_ADDR).
     let mut builder = observe::Telemetry::builder(role.clone());
     if tail {
@@ -354,6 +365,59 @@ pub(crate) fn serve(args: &[String]) -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+// ------------------------------------------------------------ baselines
+
+/// payment without observe (the same handler, no layer, no `#[observed]`):
+/// the baseline of the saturation figures in docs/performance.md.
+async fn pay_bare(
+    State(app): State<Payment>,
+    Json(req): Json<PayRequest>,
+) -> Json<serde_json::Value> {
+    let body =
+        serde_json::json!({"order_id": req.order_id, "amount_cents": req.amount_cents}).to_string();
+    let ok = match http::Request::post(format!("{}/charge", app.bank_url))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::from(body))
+    {
+        Ok(r) => match app.client.request(r).await {
+            Ok(res) => {
+                let ok = res.status().is_success();
+                let _ = res.into_body().collect().await;
+                ok
+            }
+            Err(_) => false,
+        },
+        Err(_) => false,
+    };
+    Json(serde_json::json!({"status": if ok { "success" } else { "processing" }}))
+}
+
+/// The bank simulator, or payment without observe, as a process of its own.
+async fn serve_plain(role: &str, listen: &str, upstream: &str) -> Result<(), BoxError> {
+    let app = match role {
+        "bank" => Router::new()
+            .route("/charge", post(bank_charge))
+            .with_state(Arc::new(Bank::default())),
+        _ => Router::new()
+            .route("/pay", post(pay_bare))
+            .with_state(Payment {
+                bank_url: upstream.to_owned(),
+                client: http_client(),
+            }),
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let stdin_closed = tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = stdin_closed.await;
+        })
+        .await?;
+    Ok(())
 }
 
 // ------------------------------------------------------------ synthetic checkout
