@@ -28,6 +28,7 @@ mod error;
 pub mod exemplars;
 pub mod export;
 mod filter;
+mod hex;
 mod ids;
 pub(crate) mod layer;
 pub(crate) mod log;
@@ -38,6 +39,7 @@ pub mod observed;
 mod outcome;
 mod pseudonym;
 mod sampler;
+mod scope;
 pub mod signals;
 pub mod synthetic;
 mod telemetry;
@@ -57,6 +59,7 @@ pub use log::writer::{FullPolicy, LineSink, MemorySink, NonBlocking, SyncWriter}
 pub use outcome::{ErrorType, Outcome};
 pub use pseudonym::{pseudonym, PseudonymKey};
 pub use sampler::HeadSampler;
+pub use scope::instrumentation_scope;
 pub use telemetry::{
     init, LogOutput, Telemetry, TelemetryBuilder, TelemetryGuard, DEFAULT_CARDINALITY_LIMIT,
     DEFAULT_LOG_BUFFER, DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_VALUE_CAP,

@@ -22,6 +22,9 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// Every signal, in shutdown order.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
+
     /// `traces`, `logs` or `metrics` (the `signal` attribute).
     pub fn as_str(self) -> &'static str {
         match self {

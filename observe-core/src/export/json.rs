@@ -493,13 +493,10 @@ fn nanos(out: &mut Vec<u8>, t: SystemTime) {
     out.push(b'"');
 }
 
+/// A quoted lowercase hex string (trace and span ids).
 fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    for b in bytes {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 15)]);
-    }
+    crate::hex::push(out, bytes);
     out.push(b'"');
 }
 

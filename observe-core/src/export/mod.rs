@@ -66,7 +66,6 @@ mod log;
 mod metric;
 pub(crate) mod otlp;
 pub mod prometheus;
-pub(crate) mod resource;
 mod span;
 pub mod tail;
 

@@ -576,7 +576,7 @@ fn span_data(state: &SpanState, rec: SpanRecord, end_time: SystemTime) -> SpanDa
         events: span_events,
         links: span_links,
         status,
-        instrumentation_scope: crate::telemetry::instrumentation_scope(),
+        instrumentation_scope: crate::scope::instrumentation_scope(),
     }
 }
 

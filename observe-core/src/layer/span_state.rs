@@ -119,18 +119,6 @@ pub(crate) struct SpanRecord {
     pub(crate) status: Status,
 }
 
-pub(crate) fn hex_ids(trace_id: u128, span_id: u64) -> [u8; 48] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 48];
-    let t = trace_id.to_be_bytes();
-    let s = span_id.to_be_bytes();
-    for (i, b) in t.iter().chain(s.iter()).enumerate() {
-        out[2 * i] = HEX[(b >> 4) as usize];
-        out[2 * i + 1] = HEX[(b & 0xf) as usize];
-    }
-    out
-}
-
 impl SpanState {
     /// The state of a new span, without fields.
     pub(crate) fn new(trace_id: u128, span_id: u64, flags: u8) -> Self {
@@ -180,7 +168,7 @@ impl SpanState {
     #[inline]
     pub(crate) fn ids_hex(&self) -> &[u8; 48] {
         self.ids_hex
-            .get_or_init(|| hex_ids(self.trace_id, self.span_id))
+            .get_or_init(|| crate::hex::ids(self.trace_id, self.span_id))
     }
 
     pub(crate) fn trace_id_hex(&self) -> &str {

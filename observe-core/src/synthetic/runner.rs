@@ -447,11 +447,10 @@ impl Runner {
                     return Some(i);
                 }
                 Some(Arc::clone(cell.get_or_init(|| {
-                    let scope = opentelemetry::InstrumentationScope::builder("observe")
-                        .with_version(env!("CARGO_PKG_VERSION"))
-                        .build();
                     Arc::new(SyntheticInstruments::new(
-                        &opentelemetry::global::meter_with_scope(scope),
+                        &opentelemetry::global::meter_with_scope(
+                            crate::scope::instrumentation_scope(),
+                        ),
                     ))
                 })))
             }

@@ -434,20 +434,14 @@ fn write_histogram(out: &mut String, name: &str, labels: &[(String, String)], h:
 
 fn write_exemplar(out: &mut String, e: &Exemplar) {
     out.push_str(" # {span_id=\"");
-    hex(out, &e.span_id);
+    crate::hex::push_str(out, &e.span_id);
     out.push_str("\",trace_id=\"");
-    hex(out, &e.trace_id);
+    crate::hex::push_str(out, &e.trace_id);
     out.push_str("\"} ");
     write_float(out, e.value, true);
     if e.unix_nanos > 0 {
         out.push(' ');
         write_float(out, e.unix_nanos as f64 / 1e9, true);
-    }
-}
-
-fn hex(out: &mut String, bytes: &[u8]) {
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
     }
 }
 

@@ -1,5 +1,7 @@
-//! Host and process resource attributes, read from `std` and the
-//! environment (no extra dependencies, no `unsafe`).
+//! The telemetry's [`Resource`]: detected host and process attributes
+//! (lowest precedence), then `OTEL_RESOURCE_ATTRIBUTES`, then the builder.
+//! Detection reads `std` and the environment (no extra dependencies, no
+//! `unsafe`):
 //!
 //! | attribute | from |
 //! |---|---|
@@ -10,11 +12,74 @@
 //! | `process.executable.name` | the file name of `std::env::current_exe()` |
 //! | `process.runtime.name` | `rustc` |
 
+use super::env::parse_resource_attributes;
+use crate::error::InitError;
 use opentelemetry::KeyValue;
+use opentelemetry_sdk::Resource;
+
+/// What the builder says about the resource.
+pub(super) struct Declared {
+    pub(super) service_name: String,
+    pub(super) service_version: Option<String>,
+    pub(super) environment: Option<String>,
+    pub(super) attributes: Vec<KeyValue>,
+}
+
+/// The resource, and the deployment environment (from the builder, else
+/// `deployment.environment.name` or `deployment.environment` in
+/// `OTEL_RESOURCE_ATTRIBUTES`).
+pub(super) fn build(
+    declared: Declared,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Resource, Option<String>), InitError> {
+    let mut from_env = match var("OTEL_RESOURCE_ATTRIBUTES") {
+        Some(raw) => parse_resource_attributes(&raw)?,
+        None => Vec::new(),
+    };
+    let env_attr = |key: &str| {
+        from_env
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    };
+    let environment = declared
+        .environment
+        .or_else(|| env_attr("deployment.environment.name"))
+        .or_else(|| env_attr("deployment.environment"));
+    let version = declared
+        .service_version
+        .or_else(|| env_attr("service.version"));
+    from_env.retain(|kv| kv.key.as_str() != "service.name");
+    let [hi, lo] = crate::ids::random_u64s();
+    let mut builder = Resource::builder_empty()
+        .with_attributes(detect(var))
+        .with_attributes(from_env)
+        .with_attribute(KeyValue::new("service.name", declared.service_name))
+        .with_attribute(KeyValue::new(
+            "service.instance.id",
+            crate::hex::string(&((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes()),
+        ))
+        .with_attribute(KeyValue::new("telemetry.sdk.name", "observe"))
+        .with_attribute(KeyValue::new("telemetry.sdk.language", "rust"))
+        .with_attribute(KeyValue::new(
+            "telemetry.sdk.version",
+            env!("CARGO_PKG_VERSION"),
+        ));
+    if let Some(v) = version {
+        builder = builder.with_attribute(KeyValue::new("service.version", v));
+    }
+    if let Some(e) = &environment {
+        builder = builder.with_attribute(KeyValue::new("deployment.environment.name", e.clone()));
+    }
+    for kv in declared.attributes {
+        builder = builder.with_attribute(kv);
+    }
+    Ok((builder.build(), environment))
+}
 
 /// The detected attributes (lowest precedence: `OTEL_RESOURCE_ATTRIBUTES`
 /// and the builder override them).
-pub(crate) fn detect(var: &dyn Fn(&str) -> Option<String>) -> Vec<KeyValue> {
+fn detect(var: &dyn Fn(&str) -> Option<String>) -> Vec<KeyValue> {
     let mut out = Vec::with_capacity(6);
     if let Some(h) = host_name(var) {
         out.push(KeyValue::new("host.name", h));
