@@ -34,17 +34,6 @@ pub(crate) fn with_current_mut<R>(f: impl FnOnce(&mut SpanState) -> R) -> Option
     })
 }
 
-/// Runs `f` on observe's state of `span`.
-pub(crate) fn with_span<R>(span: &tracing::Span, f: impl FnOnce(&SpanState) -> R) -> Option<R> {
-    span.with_subscriber(|(id, d)| {
-        let reg = d.downcast_ref::<Registry>()?;
-        let s = reg.span(id)?;
-        let ext = s.extensions();
-        ext.get::<SpanState>().map(f)
-    })
-    .flatten()
-}
-
 /// The telemetry of the current dispatcher, if it is observe's.
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     tracing::dispatcher::get_default(|d| {
@@ -81,12 +70,7 @@ pub fn current_span_id() -> Option<String> {
 /// The W3C `traceparent` of the current span (`00-<trace>-<span>-<flags>`).
 pub fn current_traceparent() -> Option<String> {
     with_current(|s| {
-        format!(
-            "00-{}-{}-{:02x}",
-            s.trace_id_hex(),
-            s.span_id_hex(),
-            s.flags
-        )
+        String::from_utf8_lossy(&crate::w3c::traceparent_bytes(s.ids_hex(), s.flags)).into_owned()
     })
 }
 

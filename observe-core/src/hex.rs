@@ -3,6 +3,8 @@
 
 /// Lowercase digits (W3C `HEXDIGLC`, what every id is written in).
 pub(crate) const LOWER: &[u8; 16] = b"0123456789abcdef";
+/// Uppercase digits (percent-encoding, as RFC 3986 recommends).
+pub(crate) const UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 /// The two lowercase digits of `b`.
 #[inline]
@@ -66,6 +68,50 @@ pub(crate) const fn value(b: u8) -> Option<u8> {
     }
 }
 
+/// The value of a lowercase hex digit (`HEXDIGLC`); uppercase is rejected.
+#[inline]
+pub(crate) const fn lower_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes exactly `2 * N` lowercase hex digits into `N` bytes.
+#[inline]
+pub(crate) fn decode_lower<const N: usize>(src: &[u8]) -> Option<[u8; N]> {
+    if src.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(src.chunks_exact(2)) {
+        *o = (lower_value(pair[0])? << 4) | lower_value(pair[1])?;
+    }
+    Some(out)
+}
+
+/// Decodes `%XX` escapes (either case); a `%` not followed by two hex
+/// digits is kept as is, and invalid UTF-8 becomes U+FFFD.
+pub(crate) fn percent_decode(s: &[u8]) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s;
+    while let [first, tail @ ..] = rest {
+        if *first == b'%' {
+            if let [hi, lo, after @ ..] = tail {
+                if let (Some(hi), Some(lo)) = (value(*hi), value(*lo)) {
+                    out.push((hi << 4) | lo);
+                    rest = after;
+                    continue;
+                }
+            }
+        }
+        out.push(*first);
+        rest = tail;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +131,9 @@ mod tests {
             (value(b'F'), value(b'f'), value(b'g')),
             (Some(15), Some(15), None)
         );
+        assert_eq!(decode_lower::<2>(b"dead"), Some([0xde, 0xad]));
+        assert_eq!(decode_lower::<2>(b"DEAD"), None);
+        assert_eq!(decode_lower::<2>(b"dea"), None);
+        assert_eq!(percent_decode(b"a%20b%2c%zz100%"), "a b,%zz100%");
     }
 }

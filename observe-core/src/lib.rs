@@ -37,13 +37,16 @@ pub mod metrics;
 #[doc(hidden)]
 pub mod observed;
 mod outcome;
+pub mod propagation;
 mod pseudonym;
 mod sampler;
 mod scope;
 pub mod signals;
+pub mod span;
 pub mod synthetic;
 mod telemetry;
 pub mod testing;
+pub mod w3c;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -127,7 +130,7 @@ pub fn mark_failed(reason: impl Into<std::borrow::Cow<'static, str>>) {
     if let Some(req) = __private::current_request() {
         req.mark_failed(reason.into());
     }
-    let _ = __private::with_current_span(|mut h| h.set_error("implicit failure"));
+    let _ = span::with_current_span(|mut h| h.set_error("implicit failure"));
 }
 
 /// A constrained resource whose utilisation feeds `observe.resource.utilization`.

@@ -18,12 +18,13 @@
 //! the error's source chain) or `error` (named after the I/O error kind).
 //! Replace the classification with [`GatewayLayer::classifier`].
 
-use crate::propagation::inject;
 use http::{Request, Response};
-use observe_core::__private::{signals, with_span, GatewayStatus, Signals};
+use observe_core::__private::{signals, GatewayStatus, Signals};
 use observe_core::opentelemetry::trace::SpanKind;
 use observe_core::opentelemetry::KeyValue;
+use observe_core::propagation::inject;
 use observe_core::signals::keys;
+use observe_core::span::with_span;
 use observe_core::tracing::Span;
 use pin_project_lite::pin_project;
 use std::borrow::Cow;

@@ -26,6 +26,7 @@ use crate::log::timestamp::write_rfc3339_micros;
 use crate::log::writer::LineSink;
 use crate::metrics::Instruments;
 use crate::sampler::HeadSampler;
+use crate::span::RemoteContext;
 use fields::{EventFieldSink, SpanFieldSink, SpanSpecial, Visitor};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{
@@ -286,7 +287,7 @@ impl Shared {
     /// A local root under the context handed over by [`with_pending`].
     #[cold]
     #[inline(never)]
-    fn root_from(&self, p: PendingContext) -> Inherited {
+    fn root_from(&self, p: RemoteContext) -> Inherited {
         let mut inherited = Inherited::local_root(0, None);
         inherited.synthetic = p.synthetic;
         inherited.is_request = p.request;
@@ -580,20 +581,8 @@ fn span_data(state: &SpanState, rec: SpanRecord, end_time: SystemTime) -> SpanDa
     }
 }
 
-/// A remote parent (or link) handed to the next span created on this thread.
-#[derive(Clone, Debug)]
-pub(crate) struct PendingContext {
-    pub(crate) parent: Option<SpanContext>,
-    pub(crate) link: Option<SpanContext>,
-    pub(crate) synthetic: bool,
-    /// The span is a request (server span): give it a [`RequestState`].
-    pub(crate) request: bool,
-    /// `tracestate` and baggage to carry on.
-    pub(crate) propagated: Option<Arc<span_state::Propagated>>,
-}
-
 thread_local! {
-    static PENDING: RefCell<Option<PendingContext>> = const { RefCell::new(None) };
+    static PENDING: RefCell<Option<RemoteContext>> = const { RefCell::new(None) };
     static BUFS: RefCell<LineBufs> = RefCell::new(LineBufs::default());
 }
 
@@ -609,7 +598,7 @@ struct LineBufs {
 }
 
 /// Runs `f` (which creates a span) with `cx` as that span's remote parent.
-pub(crate) fn with_pending<R>(cx: PendingContext, f: impl FnOnce() -> R) -> R {
+pub(crate) fn with_pending<R>(cx: RemoteContext, f: impl FnOnce() -> R) -> R {
     let _ = PENDING.try_with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
             *p = Some(cx);

@@ -443,7 +443,7 @@ impl FlowContext {
         elapsed: Duration,
         failure: Option<Failure>,
     ) {
-        let _ = crate::__private::with_span(span, |mut h| {
+        let _ = crate::span::with_span(span, |mut h| {
             h.set_attribute(opentelemetry::KeyValue::new(
                 "synthetic.outcome",
                 outcome.as_str(),

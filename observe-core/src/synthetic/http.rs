@@ -5,6 +5,7 @@
 
 use super::flow::{Assertion, StepError};
 use super::BoxFuture;
+use crate::propagation::{BAGGAGE, TRACEPARENT};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, Method, StatusCode, Uri};
@@ -19,8 +20,6 @@ use std::sync::{Arc, OnceLock};
 pub const MAX_RESPONSE_BODY: usize = 4 << 20;
 
 const USER_AGENT_VALUE: &str = concat!("observe-synthetic/", env!("CARGO_PKG_VERSION"));
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 /// The baggage entry that marks a request as synthetic traffic.
 pub(crate) const SYNTHETIC_BAGGAGE: &str = "synthetic=true";
 
@@ -302,21 +301,14 @@ fn parse_url(url: &str) -> Result<Uri, HttpError> {
 /// Writes the current span's `traceparent` and the run's baggage (which
 /// always contains `synthetic=true`).
 fn inject_context(headers: &mut HeaderMap) {
-    let ctx = crate::context::with_current(|s| {
-        let tp = format!(
-            "00-{}-{}-{:02x}",
-            s.trace_id_hex(),
-            s.span_id_hex(),
-            s.flags & 0x03
-        );
-        let baggage = s.propagated.as_ref().and_then(|p| p.baggage.clone());
-        (tp, baggage)
+    let ctx = crate::span::with_current_span(|h| {
+        (
+            crate::propagation::traceparent_value(h.ids_hex(), h.flags()),
+            h.propagated().and_then(|p| p.baggage.clone()),
+        )
     });
-    let (traceparent, baggage) = match ctx {
-        Some((tp, b)) => (Some(tp), b),
-        None => (None, None),
-    };
-    if let Some(v) = traceparent.and_then(|tp| HeaderValue::from_str(&tp).ok()) {
+    let (traceparent, baggage) = ctx.unwrap_or_default();
+    if let Some(v) = traceparent {
         headers.insert(TRACEPARENT, v);
     }
     let baggage = match baggage {
@@ -329,14 +321,11 @@ fn inject_context(headers: &mut HeaderMap) {
     }
 }
 
+/// Whether `baggage` has the member `synthetic=true`.
 fn has_synthetic(baggage: &str) -> bool {
-    baggage.split(',').any(|member| {
-        let kv = member.split(';').next().unwrap_or_default();
-        let mut it = kv.splitn(2, '=');
-        let k = it.next().unwrap_or_default().trim();
-        let v = it.next().unwrap_or_default().trim();
-        k == "synthetic" && v.eq_ignore_ascii_case("true")
-    })
+    crate::w3c::Baggage::parse(baggage.as_bytes())
+        .get("synthetic")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 /// A response, read whole.

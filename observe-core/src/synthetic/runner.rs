@@ -8,8 +8,7 @@ use super::flow::{
 };
 use super::http::{default_transport, make_transport, Http, MakeTransport};
 use super::metrics::SyntheticInstruments;
-use crate::layer::span_state::Propagated;
-use crate::layer::PendingContext;
+use crate::span::{with_remote_context, Propagated, RemoteContext};
 use hyper_util::client::legacy::connect::Connect;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
@@ -462,7 +461,7 @@ impl Runner {
         let t0 = Instant::now();
         let flow = self.flow.name_cow();
         let root = root_span(&flow, &self.region);
-        let trace_id = crate::context::with_span(&root, |s| s.trace_id_hex().to_owned());
+        let trace_id = crate::span::with_span(&root, |s| s.trace_id_hex().to_owned());
         let instruments = self.instruments();
         let ctx = FlowContext::new(Inner {
             flow: flow.clone(),
@@ -515,7 +514,7 @@ impl Runner {
             i.run(&flow, &self.region, failure.is_none());
         }
         let outcome = failure.as_ref().map_or(StepOutcome::Success, |f| f.outcome);
-        let _ = crate::__private::with_span(&root, |mut h| {
+        let _ = crate::span::with_span(&root, |mut h| {
             h.set_attribute(KeyValue::new("synthetic.outcome", outcome.as_str()));
             match &failure {
                 Some(f) => h.set_error(f.to_string()),
@@ -553,13 +552,11 @@ fn root_span(flow: &str, region: &str) -> tracing::Span {
         baggage: Some(super::http::SYNTHETIC_BAGGAGE.into()),
         ..Propagated::default()
     });
-    crate::layer::with_pending(
-        PendingContext {
-            parent: None,
-            link: None,
+    with_remote_context(
+        RemoteContext {
             synthetic: true,
-            request: false,
             propagated: Some(propagated),
+            ..RemoteContext::default()
         },
         || {
             tracing::info_span!(

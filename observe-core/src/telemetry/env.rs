@@ -3,6 +3,7 @@
 //! percent-encoded values, OTLP endpoint URLs).
 
 use crate::error::InitError;
+use crate::hex::percent_decode;
 use opentelemetry::KeyValue;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,25 +30,6 @@ pub(crate) fn millis(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Option
         .map(Duration::from_millis)
 }
 
-/// Decodes `%XX` escapes; a `%` not followed by two hex digits stays as is.
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (crate::hex::value(b[i + 1]), crate::hex::value(b[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Parses `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, values percent-encoded).
 pub(crate) fn parse_headers(raw: &str) -> Result<Vec<(String, String)>, InitError> {
     let mut out = Vec::new();
@@ -63,7 +45,7 @@ pub(crate) fn parse_headers(raw: &str) -> Result<Vec<(String, String)>, InitErro
                 value: raw.to_owned(),
             });
         }
-        out.push((k.to_owned(), percent_decode(v.trim())));
+        out.push((k.to_owned(), percent_decode(v.trim().as_bytes())));
     }
     Ok(out)
 }
@@ -77,7 +59,10 @@ pub(crate) fn parse_resource_attributes(raw: &str) -> Result<Vec<KeyValue>, Init
             .ok_or_else(|| InitError::InvalidResourceAttributes {
                 value: raw.to_owned(),
             })?;
-        out.push(KeyValue::new(k.trim().to_owned(), percent_decode(v.trim())));
+        out.push(KeyValue::new(
+            k.trim().to_owned(),
+            percent_decode(v.trim().as_bytes()),
+        ));
     }
     Ok(out)
 }
@@ -157,7 +142,7 @@ mod tests {
             vec![("api-key".into(), "a b".into()), ("x".into(), "1".into())]
         );
         assert!(parse_headers("novalue").is_err());
-        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode(b"100%"), "100%");
     }
 
     #[test]

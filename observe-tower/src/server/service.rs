@@ -5,12 +5,13 @@ use super::future::ResponseFuture;
 use super::guard::{RequestGuard, Stage};
 use super::intern;
 use super::layer::Config;
-use crate::propagation::{extract, traceparent_value};
 use http::{header, Request, Response};
-use observe_core::__private::{signals, with_remote_context, with_span};
+use observe_core::__private::signals;
 use observe_core::opentelemetry::trace::SpanKind;
 use observe_core::opentelemetry::KeyValue;
+use observe_core::propagation::{extract, traceparent};
 use observe_core::signals::keys;
+use observe_core::span::{with_remote_context, with_span, RemoteContext};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -96,7 +97,14 @@ where
             (ctx.parent, None)
         };
         let synthetic = ctx.synthetic;
-        let span = with_remote_context(parent, link, ctx.propagated, synthetic, || {
+        let remote = RemoteContext {
+            parent,
+            link,
+            propagated: ctx.propagated,
+            synthetic,
+            request: true,
+        };
+        let span = with_remote_context(remote, || {
             observe_core::tracing::info_span!("http.server.request")
         });
         let signals = signals();
@@ -110,7 +118,7 @@ where
             .find(|r| r.applies(&route))
             .map(|r| (Arc::clone(r), Vec::new()));
         let traceparent = with_span(&span, |mut h| {
-            let traceparent = traceparent_value(h.ids_hex(), h.flags());
+            let traceparent = traceparent(&h);
             if !h.is_recording() {
                 return traceparent;
             }

@@ -1,11 +1,20 @@
 //! W3C Trace Context and Baggage in and out of `http::HeaderMap`s, with
-//! observe's own parser ([`crate::w3c`]).
+//! observe's own parsers ([`crate::w3c`]): what the server layer reads from
+//! a request, and the one call that writes `traceparent`, `tracestate` and
+//! `baggage` on an outbound one.
+//!
+//! | call | use it for |
+//! |---|---|
+//! | [`extract`] | an incoming request's context (the server layer does this) |
+//! | [`inject_current`] | an outbound call made without observe's client layer: the context of the innermost `#[observed]` call, or of tracing's current span |
+//! | [`inject`] | the context of one given span |
 
+use crate::layer::span_state::Propagated;
+use crate::span::SpanHandle;
 use crate::w3c::{self, Baggage, TraceState};
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
-use observe_core::__private::Propagated;
-use observe_core::opentelemetry::trace::{
+use opentelemetry::trace::{
     SpanContext, SpanId, TraceFlags, TraceId, TraceState as OtelTraceState,
 };
 use std::sync::Arc;
@@ -93,27 +102,19 @@ fn propagated(ts: Option<&TraceState>, baggage: Option<&Baggage>) -> Propagated 
     }
 }
 
-/// Builds the `traceparent` value of a span: `00-<trace>-<span>-<flags>`.
+/// The `traceparent` header value of a span: `00-<trace>-<span>-<flags>`.
+pub fn traceparent(span: &SpanHandle<'_>) -> Option<HeaderValue> {
+    traceparent_value(span.ids_hex(), span.flags())
+}
+
 pub(crate) fn traceparent_value(ids_hex: &[u8; 48], flags: u8) -> Option<HeaderValue> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut v = [0u8; 55];
-    v[0] = b'0';
-    v[1] = b'0';
-    v[2] = b'-';
-    v[3..35].copy_from_slice(&ids_hex[..32]);
-    v[35] = b'-';
-    v[36..52].copy_from_slice(&ids_hex[32..]);
-    v[52] = b'-';
-    let f = flags & w3c::TraceParent::KNOWN_FLAGS;
-    v[53] = HEX[(f >> 4) as usize];
-    v[54] = HEX[(f & 0xf) as usize];
-    HeaderValue::from_bytes(&v).ok()
+    HeaderValue::from_bytes(&w3c::traceparent_bytes(ids_hex, flags)).ok()
 }
 
 /// Writes the current context of `span` into `headers` (replacing any
 /// `traceparent`, `tracestate` and `baggage` already there).
-pub fn inject(span: &observe_core::tracing::Span, headers: &mut HeaderMap) {
-    let _ = observe_core::__private::with_span(span, |h| write_context(&h, headers));
+pub fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
+    let _ = crate::span::with_span(span, |h| write_context(&h, headers));
 }
 
 /// Writes the context of the current span into `headers`: the innermost
@@ -123,17 +124,17 @@ pub fn inject(span: &observe_core::tracing::Span, headers: &mut HeaderMap) {
 /// ```
 /// # let (_, _cap) = observe_core::testing::capture(|| {
 /// let mut headers = http::HeaderMap::new();
-/// let request = observe_core::tracing::info_span!("request");
+/// let request = tracing::info_span!("request");
 /// let _entered = request.enter();
-/// observe_tower::propagation::inject_current(&mut headers);
+/// observe_core::propagation::inject_current(&mut headers);
 /// assert!(headers.contains_key("traceparent"));
 /// # });
 /// ```
 pub fn inject_current(headers: &mut HeaderMap) {
-    let _ = observe_core::__private::with_current_span(|h| write_context(&h, headers));
+    let _ = crate::span::with_current_span(|h| write_context(&h, headers));
 }
 
-fn write_context(h: &observe_core::__private::SpanHandle<'_>, headers: &mut HeaderMap) {
+fn write_context(h: &SpanHandle<'_>, headers: &mut HeaderMap) {
     if let Some(v) = traceparent_value(h.ids_hex(), h.flags()) {
         headers.insert(TRACEPARENT, v);
     }
