@@ -45,6 +45,35 @@ pub(crate) fn wall_now() -> SystemTime {
     wall_at(Instant::now())
 }
 
+/// Where timestamps come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// A fixed instant, for golden tests.
+    Fixed(SystemTime),
+}
+
+impl Clock {
+    #[inline]
+    pub(crate) fn now(&self) -> SystemTime {
+        match self {
+            Clock::System => wall_now(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+
+    /// The time of a clock reading already taken (`None`: read it now).
+    #[inline]
+    pub(crate) fn at(&self, reading: Option<Instant>) -> SystemTime {
+        match (self, reading) {
+            (Clock::System, Some(at)) => wall_at(at),
+            _ => self.now(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

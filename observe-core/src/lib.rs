@@ -30,6 +30,7 @@ pub mod export;
 mod filter;
 mod hex;
 mod ids;
+pub mod intern;
 pub(crate) mod layer;
 pub(crate) mod log;
 mod macros;
@@ -52,10 +53,11 @@ pub mod w3c;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use clock::Clock;
 pub use context::{current_span_context, current_span_id, current_trace_id, current_traceparent};
 pub use error::{InitError, ShutdownError};
 pub use ids::IdSource;
-pub use layer::{Clock, ObserveLayer};
+pub use layer::ObserveLayer;
 pub use log::redact::{DEFAULT_DENY_LIST, REDACTED};
 pub use log::sampling::LogSampling;
 pub use log::writer::{FullPolicy, LineSink, MemorySink, NonBlocking, SyncWriter};

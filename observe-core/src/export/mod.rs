@@ -66,6 +66,7 @@ mod log;
 mod metric;
 pub(crate) mod otlp;
 pub mod prometheus;
+pub(crate) mod record;
 mod span;
 pub mod tail;
 

@@ -103,10 +103,9 @@ impl CallsiteInfo {
             write_field_key(&mut keys, f.name());
             offs.push(keys.len() as u32);
         }
-        let mut target_json = b",\"target\":".to_vec();
-        json::write_str(&mut target_json, meta.target(), 256);
+        let target_json = crate::log::line::target_json(meta.target());
         let mut inferred_event = Vec::new();
-        super::write_inferred_event(&mut inferred_event, meta.target());
+        crate::log::line::write_inferred_event(&mut inferred_event, meta.target());
         CallsiteInfo {
             target_json: target_json.into_boxed_slice(),
             inferred_event: inferred_event.into_boxed_slice(),

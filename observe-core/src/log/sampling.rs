@@ -137,6 +137,44 @@ impl std::str::FromStr for LogSampling {
     }
 }
 
+/// Whether a line is written now: always without sampling or in full
+/// fidelity; else by its event's (or level's) rate, decided from its trace
+/// id (so one request's lines go together) or, outside any trace, at random.
+#[inline]
+pub(crate) fn keep_line(
+    sampling: Option<&LogSampling>,
+    state: &SamplingState,
+    level: Level,
+    event: &[u8],
+    trace_id: Option<u128>,
+) -> bool {
+    let Some(cfg) = sampling else { return true };
+    if state.full_fidelity() {
+        return true;
+    }
+    let u = match trace_id {
+        Some(t) => uniform_from_trace(t),
+        None => crate::ids::random_u64(),
+    };
+    keep(cfg.rate(level, event), u)
+}
+
+/// Holds a sampled-out line in its request's buffer, to be written if the
+/// request fails; `false` (and counted as overflow) when the buffer is full.
+pub(crate) fn hold(held: &mut RequestLines, cfg: &LogSampling, head: &[u8], tail: &[u8]) -> bool {
+    if held.lines < cfg.request_buffer_lines
+        && held.bytes.len() + head.len() + tail.len() <= cfg.request_buffer_bytes
+    {
+        held.bytes.extend_from_slice(head);
+        held.bytes.extend_from_slice(tail);
+        held.lines += 1;
+        true
+    } else {
+        held.overflow += 1;
+        false
+    }
+}
+
 /// Keep-or-drop from a 64-bit uniform value.
 #[inline]
 pub(crate) fn keep(rate: f64, uniform: u64) -> bool {
