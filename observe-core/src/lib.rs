@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alerts;
+pub mod classify;
 mod clock;
 mod context;
 mod error;
@@ -37,7 +38,6 @@ mod macros;
 pub mod metrics;
 #[doc(hidden)]
 pub mod observed;
-mod outcome;
 pub mod propagation;
 mod pseudonym;
 mod sampler;
@@ -53,6 +53,7 @@ pub mod w3c;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use classify::{ErrorType, Outcome};
 pub use clock::Clock;
 pub use context::{current_span_context, current_span_id, current_trace_id, current_traceparent};
 pub use error::{InitError, ShutdownError};
@@ -61,7 +62,6 @@ pub use layer::ObserveLayer;
 pub use log::redact::{DEFAULT_DENY_LIST, REDACTED};
 pub use log::sampling::LogSampling;
 pub use log::writer::{FullPolicy, LineSink, MemorySink, NonBlocking, SyncWriter};
-pub use outcome::{ErrorType, Outcome};
 pub use pseudonym::{pseudonym, PseudonymKey};
 pub use sampler::HeadSampler;
 pub use scope::instrumentation_scope;

@@ -12,13 +12,13 @@
 //! Drop without finish (panic, cancelled future) ──▶ the same, as a failure
 //! ```
 
+use crate::classify::Classified;
 use crate::clock::Instant;
 use crate::layer::fields::{SpanFieldSink, Visitor};
 use crate::layer::local::{self, LocalSpan};
 use crate::layer::span_state::{SiteFields, SpanState};
 use crate::layer::{Inherited, ObserveLayer, Shared};
-use crate::outcome::Classified;
-use crate::signals::{GatewayStatus, ObservedBound, Signals};
+use crate::signals::{ObservedBound, Signals};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
 use std::pin::Pin;
@@ -303,6 +303,7 @@ impl Call {
             classified
         };
         let ok = classified == Classified::Ok;
+        let status = classified.gateway_status();
         let signals = &a.shared.signals;
         match (a.bound, signals) {
             (Some(b), _) => b.end(ok, secs),
@@ -321,14 +322,9 @@ impl Call {
         else {
             if let (Some(g), Some(s)) = (site.gateway, signals) {
                 let ids = a.exemplar_ids(s);
-                s.gateway_call(Cow::Borrowed(g), GatewayStatus::Success, None, secs, ids);
+                s.gateway_call(Cow::Borrowed(g), status, None, secs, ids);
             }
             return;
-        };
-        let status = if timeout {
-            GatewayStatus::Timeout
-        } else {
-            GatewayStatus::Error
         };
         if let (Some(g), Some(s)) = (site.gateway, signals) {
             let ids = a.exemplar_ids(s);
@@ -343,7 +339,7 @@ impl Call {
         let request = a
             .span
             .with_state(|st| {
-                let mut h = crate::__private::SpanHandle::new(st);
+                let mut h = crate::span::SpanHandle::new(st);
                 h.set_error(Cow::Owned(message.clone()));
                 h.set_attribute(KeyValue::new("error.type", error_type.to_string()));
                 h.add_event(
@@ -358,9 +354,9 @@ impl Call {
             .flatten();
         if let Some(req) = request {
             match site.gateway {
-                Some(g) => req.record_gateway_failure(crate::log::sampling::GatewayFailure {
+                Some(g) => req.record_gateway_failure(crate::classify::GatewayFailure {
                     gateway: Cow::Borrowed(g),
-                    status: status.as_str(),
+                    status,
                     error_type: error_type.clone(),
                 }),
                 None if implicit => req.mark_failed(error_type.clone()),
@@ -402,7 +398,7 @@ impl Active {
             return None;
         }
         self.span
-            .with_state(|st| crate::__private::SpanHandle::new(st).sampled_ids())
+            .with_state(|st| crate::span::SpanHandle::new(st).sampled_ids())
             .flatten()
     }
 }

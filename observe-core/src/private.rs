@@ -1,7 +1,7 @@
 //! The runtime that generated code (the `#[observed]` macro, the log macros)
 //! and observe's own crates call. Not a public API: names may change in any release.
 
-pub use crate::log::sampling::{GatewayFailure, RequestState};
+pub use crate::classify::{GatewayFailure, RequestState};
 pub use crate::macros::is_snake_case;
 pub use crate::signals::{GatewayStatus, Signals};
 pub use tokio;
@@ -11,12 +11,7 @@ pub use tracing_core;
 pub use crate::observed;
 
 /// Result classification used by generated code.
-pub mod classify {
-    pub use crate::outcome::{
-        Classified, ClassifyAny, ClassifyL1, ClassifyL2, ClassifyL3, ClassifyL4, ClassifyOutcome,
-        Probe,
-    };
-}
+pub use crate::classify;
 
 pub use crate::span::{with_current_span, with_span, Propagated, SpanHandle};
 use std::sync::Arc;

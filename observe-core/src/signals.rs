@@ -94,27 +94,7 @@ fn kv(k: Key, v: Cow<'static, str>) -> KeyValue {
     KeyValue::new(k, sv(v))
 }
 
-/// Outcome of a gateway call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GatewayStatus {
-    /// The call succeeded.
-    Success,
-    /// The call failed (4xx/5xx, connection error, `Err`).
-    Error,
-    /// The call timed out.
-    Timeout,
-}
-
-impl GatewayStatus {
-    /// `success`, `error` or `timeout`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GatewayStatus::Success => "success",
-            GatewayStatus::Error => "error",
-            GatewayStatus::Timeout => "timeout",
-        }
-    }
-}
+pub use crate::classify::GatewayStatus;
 
 /// The golden-signal instruments of one telemetry instance.
 #[derive(Debug)]

@@ -12,9 +12,9 @@
 //! Everything here runs on the calling thread, takes no lock beyond the
 //! span's own and allocates nothing unless an attribute or event is added.
 
+use crate::classify::RequestState;
 pub use crate::layer::span_state::Propagated;
 use crate::layer::span_state::SpanState;
-use crate::log::sampling::RequestState;
 use opentelemetry::trace::{Event, SpanContext, SpanKind, Status};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;

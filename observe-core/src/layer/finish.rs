@@ -3,7 +3,7 @@
 
 use super::span_state::{SpanRecord, SpanState};
 use super::{Clock, Shared};
-use crate::log::sampling::RequestState;
+use crate::classify::RequestState;
 use opentelemetry::trace::{SpanId, Status};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use std::time::SystemTime;

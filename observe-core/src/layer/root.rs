@@ -4,7 +4,7 @@
 
 use super::span_state::{Propagated, SpanState, FLAG_RANDOM, FLAG_SAMPLED};
 use super::Shared;
-use crate::log::sampling::RequestState;
+use crate::classify::RequestState;
 use crate::span::RemoteContext;
 use opentelemetry::trace::{Link, SpanContext};
 use std::cell::RefCell;

@@ -1,6 +1,6 @@
 //! What observe keeps per tracing span (in the registry's extensions).
 
-use crate::log::sampling::RequestState;
+use crate::classify::RequestState;
 use opentelemetry::trace::{Event, Link, SpanKind, Status, TraceState};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;

@@ -6,7 +6,7 @@ use super::fields::{self, SpanFieldSink, SpanSpecial};
 use super::root::Inherited;
 use super::span_state::{SiteFields, SpanRecord, SpanState, FLAG_SAMPLED};
 use super::Shared;
-use crate::log::sampling::RequestState;
+use crate::classify::RequestState;
 use opentelemetry::trace::{SpanKind, Status};
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -18,8 +18,8 @@
 
 use super::json;
 use super::timestamp::write_rfc3339_micros;
+use crate::classify::RequestState;
 use crate::layer::span_state::SpanState;
-use crate::log::sampling::RequestState;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tracing::Level;

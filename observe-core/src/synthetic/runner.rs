@@ -241,13 +241,6 @@ impl RunnerBuilder {
         if self.alert_after == 0 {
             return Err(ConfigError::ZeroAlertAfter);
         }
-        let seed = {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write(self.flow.name().as_bytes());
-            h.write(self.region.as_bytes());
-            h.finish()
-        };
         // A firing alert stays active this long unless re-sent (Prometheus
         // uses 4 evaluation intervals); at least a minute.
         let expiry = self.interval.saturating_mul(4).max(Duration::from_secs(60));
@@ -272,7 +265,8 @@ impl RunnerBuilder {
             transport: self.transport.unwrap_or_else(default_transport),
             on_run: self.on_run,
             state: RunnerState::default(),
-            rng: seed | 1,
+            jitter_keys: std::collections::hash_map::RandomState::new(),
+            jitter_draws: 0,
         })
     }
 }
@@ -308,7 +302,9 @@ pub struct Runner {
     transport: MakeTransport,
     on_run: Option<OnRun>,
     state: RunnerState,
-    rng: u64,
+    /// Randomly keyed: each run's jitter is a hash of the run's number.
+    jitter_keys: std::collections::hash_map::RandomState,
+    jitter_draws: u64,
 }
 
 impl std::fmt::Debug for Runner {
@@ -419,12 +415,9 @@ impl Runner {
         if self.jitter.is_zero() {
             return Duration::ZERO;
         }
-        // splitmix64
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
+        use std::hash::BuildHasher;
+        self.jitter_draws += 1;
+        let z = self.jitter_keys.hash_one(self.jitter_draws);
         let nanos = u64::try_from(self.jitter.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(z % nanos.max(1))
     }
