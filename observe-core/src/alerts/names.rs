@@ -8,7 +8,9 @@
 //! Prometheus and the Collector derive from `service.name`.
 //!
 //! They are a fixed interface: generated rules, dashboards and tests all use
-//! these constants, never string literals.
+//! these constants, never string literals. Each is the translation of a row
+//! of observe's one table of instruments (`observe_core::signals::names`),
+//! which a test asserts, so the rules cannot drift from what is recorded.
 //!
 //! ```
 //! use observe_core::alerts::names;

@@ -229,10 +229,9 @@ impl BurnWindow {
 }
 
 /// Boundaries (seconds) of `http.server.request.duration` recommended by the
-/// OpenTelemetry HTTP semantic conventions, used unless `histogram_buckets` says otherwise.
-pub const DEFAULT_HTTP_DURATION_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
+/// OpenTelemetry HTTP semantic conventions (the ones observe records with),
+/// used unless `histogram_buckets` says otherwise.
+pub use crate::signals::names::HTTP_DURATION_BUCKETS as DEFAULT_HTTP_DURATION_BUCKETS;
 
 /// A validated description of one service's alerting: what to watch and
 /// which thresholds and objectives apply. Build it with [`AlertSpec::builder`],

@@ -563,3 +563,90 @@ fn dashboard_panels_all_use_the_datasource_variable() {
         assert!(titles.contains(&title), "{title} missing from {titles:?}");
     }
 }
+
+/// The Prometheus names the rules query are the Collector's translation of
+/// the names observe records (one table: `signals::names`).
+#[test]
+fn prometheus_names_are_the_translation_of_the_instrument_table() {
+    use crate::signals::names as otel;
+    let family = |n: &str| {
+        otel::instrument(n)
+            .map(otel::Instrument::prometheus_name)
+            .unwrap_or_else(|| panic!("{n} is not in signals::names::ALL"))
+    };
+    let histograms = [
+        (
+            otel::HTTP_SERVER_REQUEST_DURATION,
+            names::HTTP_SERVER_REQUEST_DURATION,
+            [
+                names::HTTP_SERVER_REQUEST_DURATION_BUCKET,
+                names::HTTP_SERVER_REQUEST_DURATION_COUNT,
+                names::HTTP_SERVER_REQUEST_DURATION_SUM,
+            ],
+        ),
+        (
+            otel::GATEWAY_REQUEST_DURATION,
+            names::EXTERNAL_GATEWAY_REQUEST_DURATION,
+            [
+                names::EXTERNAL_GATEWAY_REQUEST_DURATION_BUCKET,
+                names::EXTERNAL_GATEWAY_REQUEST_DURATION_COUNT,
+                names::EXTERNAL_GATEWAY_REQUEST_DURATION_SUM,
+            ],
+        ),
+        (
+            otel::SYNTHETIC_CHECK_DURATION,
+            names::SYNTHETIC_CHECK_DURATION,
+            [
+                names::SYNTHETIC_CHECK_DURATION_BUCKET,
+                names::SYNTHETIC_CHECK_DURATION_COUNT,
+                names::SYNTHETIC_CHECK_DURATION_SUM,
+            ],
+        ),
+        (
+            otel::OBSERVED_DURATION,
+            names::OBSERVED_DURATION,
+            [
+                names::OBSERVED_DURATION_BUCKET,
+                names::OBSERVED_DURATION_COUNT,
+                names::OBSERVED_DURATION_SUM,
+            ],
+        ),
+    ];
+    let mut translated = Vec::new();
+    for (otel_name, prom, series) in histograms {
+        assert_eq!(prom, family(otel_name));
+        for (s, suffix) in series.iter().zip(["_bucket", "_count", "_sum"]) {
+            assert_eq!(*s, format!("{prom}{suffix}"));
+            translated.push(*s);
+        }
+    }
+    for (otel_name, prom) in [
+        (
+            otel::HTTP_SERVER_ACTIVE_REQUESTS,
+            names::HTTP_SERVER_ACTIVE_REQUESTS,
+        ),
+        (
+            otel::GATEWAY_REQUESTS,
+            names::EXTERNAL_GATEWAY_REQUESTS_TOTAL,
+        ),
+        (otel::MASKED_FAILURES, names::OBSERVE_MASKED_FAILURES_TOTAL),
+        (
+            otel::RESOURCE_UTILIZATION,
+            names::OBSERVE_RESOURCE_UTILIZATION,
+        ),
+        (
+            otel::SYNTHETIC_CHECK_SUCCESS,
+            names::SYNTHETIC_CHECK_SUCCESS,
+        ),
+        (otel::SYNTHETIC_CHECKS, names::SYNTHETIC_CHECKS_TOTAL),
+        (otel::OBSERVED_CALLS, names::OBSERVED_CALLS_TOTAL),
+    ] {
+        assert_eq!(prom, family(otel_name));
+        translated.push(prom);
+    }
+    // Every series the rules may query is one of those.
+    let mut all = names::ALL_SERIES.to_vec();
+    all.sort_unstable();
+    translated.sort_unstable();
+    assert_eq!(all, translated);
+}

@@ -84,7 +84,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `observe.telemetry.dropped`: telemetry items that never reached the receiver.
-pub const TELEMETRY_DROPPED: &str = "observe.telemetry.dropped";
+pub use crate::signals::names::TELEMETRY_DROPPED;
 
 /// Default metric export interval (`OTEL_METRIC_EXPORT_INTERVAL`): 60 s.
 pub const DEFAULT_METRIC_INTERVAL: Duration = Duration::from_secs(60);
@@ -93,12 +93,11 @@ pub const DEFAULT_METRIC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Registers `observe.telemetry.dropped` on `meter`, reading `stats`.
 pub(crate) fn dropped_counter(meter: &Meter, stats: Vec<Arc<DropStats>>) -> ObservableCounter<u64> {
+    let row = crate::signals::names::row_of!(TELEMETRY_DROPPED);
     meter
-        .u64_observable_counter(TELEMETRY_DROPPED)
-        .with_description(
-            "Spans, log records and metric points that never reached the receiver, by signal and reason.",
-        )
-        .with_unit("{item}")
+        .u64_observable_counter(row.name)
+        .with_description(row.description)
+        .with_unit(row.unit)
         .with_callback(move |obs| {
             for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
                 let of_signal: Vec<&Arc<DropStats>> =

@@ -95,7 +95,6 @@
 //! matches the data point. See [`crate::exemplars`].
 
 mod encode;
-mod naming;
 mod server;
 mod service;
 

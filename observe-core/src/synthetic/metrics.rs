@@ -7,18 +7,19 @@
 //! | `synthetic.check.success` | `synthetic_check_success` | (none) | `flow`, `region` |
 
 use super::flow::{StepOutcome, OUTSIDE_STEPS};
+use crate::signals::names::row_of;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 use opentelemetry::KeyValue;
 
-/// Instrument names (OpenTelemetry).
+/// Instrument names (OpenTelemetry), rows of observe's one table of names.
 pub mod names {
-    /// Duration of each step, in seconds.
-    pub const CHECK_DURATION: &str = "synthetic.check.duration";
     /// Steps run, by outcome.
-    pub const CHECKS: &str = "synthetic.checks";
+    pub use crate::signals::names::SYNTHETIC_CHECKS as CHECKS;
+    /// Duration of each step, in seconds.
+    pub use crate::signals::names::SYNTHETIC_CHECK_DURATION as CHECK_DURATION;
     /// 1 if the flow's last run succeeded, 0 if it failed (like the blackbox
     /// exporter's `probe_success`).
-    pub const CHECK_SUCCESS: &str = "synthetic.check.success";
+    pub use crate::signals::names::SYNTHETIC_CHECK_SUCCESS as CHECK_SUCCESS;
 }
 
 /// Bucket boundaries of `synthetic.check.duration` (seconds): the HTTP
@@ -50,18 +51,18 @@ impl SyntheticInstruments {
         SyntheticInstruments {
             duration: meter
                 .f64_histogram(names::CHECK_DURATION)
-                .with_unit("s")
-                .with_description("Duration of each step of a synthetic flow.")
+                .with_unit(row_of!(names::CHECK_DURATION).unit)
+                .with_description(row_of!(names::CHECK_DURATION).description)
                 .with_boundaries(STEP_DURATION_BUCKETS.to_vec())
                 .build(),
             checks: meter
                 .u64_counter(names::CHECKS)
-                .with_unit("{check}")
-                .with_description("Steps of synthetic flows run, by outcome.")
+                .with_unit(row_of!(names::CHECKS).unit)
+                .with_description(row_of!(names::CHECKS).description)
                 .build(),
             success: meter
                 .u64_gauge(names::CHECK_SUCCESS)
-                .with_description("1 if the last run of a synthetic flow succeeded, else 0.")
+                .with_description(row_of!(names::CHECK_SUCCESS).description)
                 .build(),
         }
     }

@@ -3,8 +3,8 @@
 //! writes them: families sorted by name, labels sorted by name, `le` last,
 //! series sorted by label values, Go's float formatting.
 
-use super::naming::{self, Kind};
 use crate::exemplars::{AttributesKey, Exemplar, Exemplars};
+use crate::signals::names::{self as naming, Kind};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData, ResourceMetrics};
 use opentelemetry_sdk::Resource;

@@ -1,6 +1,7 @@
 //! Decision counters and the instruments that report them.
 
 use super::config::Policy;
+use crate::signals::names::{self, row_of};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -129,9 +130,9 @@ impl TailCounters {
         use opentelemetry::KeyValue;
         let c = Arc::clone(self);
         let traces = meter
-            .u64_observable_counter("observe.tail_sampling.traces")
-            .with_description("Traces decided by the tail sampler, by decision.")
-            .with_unit("{trace}")
+            .u64_observable_counter(names::TAIL_SAMPLING_TRACES)
+            .with_description(row_of!(names::TAIL_SAMPLING_TRACES).description)
+            .with_unit(row_of!(names::TAIL_SAMPLING_TRACES).unit)
             .with_callback(move |o| {
                 o.observe(c.traces_kept(), &[KeyValue::new("decision", "kept")]);
                 o.observe(c.traces_dropped(), &[KeyValue::new("decision", "dropped")]);
@@ -139,11 +140,9 @@ impl TailCounters {
             .build();
         let c = Arc::clone(self);
         let spans = meter
-            .u64_observable_counter("observe.tail_sampling.spans")
-            .with_description(
-                "Spans forwarded or dropped by the tail sampler (late ones included).",
-            )
-            .with_unit("{span}")
+            .u64_observable_counter(names::TAIL_SAMPLING_SPANS)
+            .with_description(row_of!(names::TAIL_SAMPLING_SPANS).description)
+            .with_unit(row_of!(names::TAIL_SAMPLING_SPANS).unit)
             .with_callback(move |o| {
                 o.observe(c.spans_kept(), &[KeyValue::new("decision", "kept")]);
                 o.observe(c.spans_dropped(), &[KeyValue::new("decision", "dropped")]);
@@ -151,9 +150,9 @@ impl TailCounters {
             .build();
         let c = Arc::clone(self);
         let decisions = meter
-            .u64_observable_counter("observe.tail_sampling.decisions")
-            .with_description("Traces decided, by the policy that kept them (the first that sampled them), or `none` for the ones no policy sampled.")
-            .with_unit("{trace}")
+            .u64_observable_counter(names::TAIL_SAMPLING_DECISIONS)
+            .with_description(row_of!(names::TAIL_SAMPLING_DECISIONS).description)
+            .with_unit(row_of!(names::TAIL_SAMPLING_DECISIONS).unit)
             .with_callback(move |o| {
                 for (policy, n) in c.policies() {
                     o.observe(n, &[KeyValue::new("policy", policy.to_owned())]);
@@ -163,9 +162,9 @@ impl TailCounters {
             .build();
         let c = Arc::clone(self);
         let overflow = meter
-            .u64_observable_counter("observe.tail_sampling.overflow")
-            .with_description("Traces decided early because a buffer limit was reached, by limit.")
-            .with_unit("{trace}")
+            .u64_observable_counter(names::TAIL_SAMPLING_OVERFLOW)
+            .with_description(row_of!(names::TAIL_SAMPLING_OVERFLOW).description)
+            .with_unit(row_of!(names::TAIL_SAMPLING_OVERFLOW).unit)
             .with_callback(move |o| {
                 o.observe(
                     c.overflow_num_traces(),
@@ -179,9 +178,9 @@ impl TailCounters {
             .build();
         let c = Arc::clone(self);
         let pending = meter
-            .u64_observable_gauge("observe.tail_sampling.pending_traces")
-            .with_description("Traces buffered by the tail sampler, waiting for their decision.")
-            .with_unit("{trace}")
+            .u64_observable_gauge(names::TAIL_SAMPLING_PENDING_TRACES)
+            .with_description(row_of!(names::TAIL_SAMPLING_PENDING_TRACES).description)
+            .with_unit(row_of!(names::TAIL_SAMPLING_PENDING_TRACES).unit)
             .with_callback(move |o| o.observe(c.pending_traces() as u64, &[]))
             .build();
         TailInstruments {

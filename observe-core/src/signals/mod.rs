@@ -23,34 +23,9 @@ use std::borrow::Cow;
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Semantic-convention bucket boundaries for HTTP durations (seconds).
-pub const HTTP_DURATION_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
+pub use names::HTTP_DURATION_BUCKETS;
 
-/// Instrument names (OpenTelemetry).
-pub mod names {
-    /// Server request duration.
-    pub const HTTP_SERVER_REQUEST_DURATION: &str = "http.server.request.duration";
-    /// In-flight server requests.
-    pub const HTTP_SERVER_ACTIVE_REQUESTS: &str = "http.server.active_requests";
-    /// Requests answered 2xx although a gateway call inside them failed.
-    pub const MASKED_FAILURES: &str = "observe.masked_failures";
-    /// Client request duration.
-    pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
-    /// Gateway calls by outcome.
-    pub const GATEWAY_REQUESTS: &str = "external_gateway.requests";
-    /// Gateway call duration.
-    pub const GATEWAY_REQUEST_DURATION: &str = "external_gateway.request.duration";
-    /// `#[observed]` calls by result.
-    pub const OBSERVED_CALLS: &str = "observed.calls";
-    /// `#[observed]` call duration.
-    pub const OBSERVED_DURATION: &str = "observed.duration";
-    /// `#[observed]` calls in progress.
-    pub const OBSERVED_ACTIVE: &str = "observed.active";
-    /// Utilisation of a constrained resource, 0..1.
-    pub const RESOURCE_UTILIZATION: &str = "observe.resource.utilization";
-}
+pub mod names;
 
 /// Attribute keys.
 pub mod keys {
@@ -96,6 +71,50 @@ fn kv(k: Key, v: Cow<'static, str>) -> KeyValue {
 
 pub use crate::classify::GatewayStatus;
 
+/// Instruments made from rows of the [`names`] table (name, unit, description).
+pub(crate) struct Builders<'a>(pub(crate) &'a Meter);
+
+impl Builders<'_> {
+    fn unit<'m, T>(
+        b: opentelemetry::metrics::InstrumentBuilder<'m, T>,
+        row: &names::Instrument,
+    ) -> opentelemetry::metrics::InstrumentBuilder<'m, T> {
+        if row.unit.is_empty() {
+            b
+        } else {
+            b.with_unit(row.unit)
+        }
+    }
+
+    /// A duration histogram with [`HTTP_DURATION_BUCKETS`].
+    pub(crate) fn histogram(&self, row: &names::Instrument) -> Histogram<f64> {
+        self.0
+            .f64_histogram(row.name)
+            .with_unit(row.unit)
+            .with_description(row.description)
+            .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+            .build()
+    }
+
+    pub(crate) fn u64_counter(&self, row: &names::Instrument) -> Counter<u64> {
+        Self::unit(self.0.u64_counter(row.name), row)
+            .with_description(row.description)
+            .build()
+    }
+
+    pub(crate) fn i64_up_down(&self, row: &names::Instrument) -> UpDownCounter<i64> {
+        Self::unit(self.0.i64_up_down_counter(row.name), row)
+            .with_description(row.description)
+            .build()
+    }
+
+    pub(crate) fn f64_gauge(&self, row: &names::Instrument) -> Gauge<f64> {
+        Self::unit(self.0.f64_gauge(row.name), row)
+            .with_description(row.description)
+            .build()
+    }
+}
+
 /// The golden-signal instruments of one telemetry instance.
 #[derive(Debug)]
 pub struct Signals {
@@ -128,64 +147,18 @@ impl Signals {
         mark_synthetic: bool,
         exemplars: Option<crate::exemplars::Exemplars>,
     ) -> Self {
+        let b = Builders(meter);
         Signals {
-            server_duration: meter
-                .f64_histogram(names::HTTP_SERVER_REQUEST_DURATION)
-                .with_unit("s")
-                .with_description(
-                    "Duration of HTTP server requests, until the response body ended.",
-                )
-                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-                .build(),
-            server_active: meter
-                .i64_up_down_counter(names::HTTP_SERVER_ACTIVE_REQUESTS)
-                .with_unit("{request}")
-                .with_description("Number of active HTTP server requests.")
-                .build(),
-            masked: meter
-                .u64_counter(names::MASKED_FAILURES)
-                .with_unit("{failure}")
-                .with_description(
-                    "Requests answered 2xx although a gateway call inside them failed.",
-                )
-                .build(),
-            client_duration: meter
-                .f64_histogram(names::HTTP_CLIENT_REQUEST_DURATION)
-                .with_unit("s")
-                .with_description("Duration of HTTP client requests.")
-                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-                .build(),
-            gateway_requests: meter
-                .u64_counter(names::GATEWAY_REQUESTS)
-                .with_unit("{request}")
-                .with_description("Calls to external gateways, by outcome.")
-                .build(),
-            gateway_duration: meter
-                .f64_histogram(names::GATEWAY_REQUEST_DURATION)
-                .with_unit("s")
-                .with_description("Duration of calls to external gateways.")
-                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-                .build(),
-            observed_calls: meter
-                .u64_counter(names::OBSERVED_CALLS)
-                .with_unit("{call}")
-                .with_description("Calls of #[observed] functions, by result.")
-                .build(),
-            observed_duration: meter
-                .f64_histogram(names::OBSERVED_DURATION)
-                .with_unit("s")
-                .with_description("Duration of #[observed] functions.")
-                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-                .build(),
-            observed_active: meter
-                .i64_up_down_counter(names::OBSERVED_ACTIVE)
-                .with_unit("{call}")
-                .with_description("#[observed] calls in progress.")
-                .build(),
-            utilization: meter
-                .f64_gauge(names::RESOURCE_UTILIZATION)
-                .with_description("Utilisation of a constrained resource, from 0 to 1.")
-                .build(),
+            server_duration: b.histogram(names::row_of!(names::HTTP_SERVER_REQUEST_DURATION)),
+            server_active: b.i64_up_down(names::row_of!(names::HTTP_SERVER_ACTIVE_REQUESTS)),
+            masked: b.u64_counter(names::row_of!(names::MASKED_FAILURES)),
+            client_duration: b.histogram(names::row_of!(names::HTTP_CLIENT_REQUEST_DURATION)),
+            gateway_requests: b.u64_counter(names::row_of!(names::GATEWAY_REQUESTS)),
+            gateway_duration: b.histogram(names::row_of!(names::GATEWAY_REQUEST_DURATION)),
+            observed_calls: b.u64_counter(names::row_of!(names::OBSERVED_CALLS)),
+            observed_duration: b.histogram(names::row_of!(names::OBSERVED_DURATION)),
+            observed_active: b.i64_up_down(names::row_of!(names::OBSERVED_ACTIVE)),
+            utilization: b.f64_gauge(names::row_of!(names::RESOURCE_UTILIZATION)),
             mark_synthetic,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             meter: meter.clone(),
