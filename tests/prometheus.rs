@@ -207,7 +207,7 @@ fn observe_instruments_have_the_collectors_names() {
     let (text, _) = Harness::new("payments")
         .configure(move |b| b.with_metric_reader(reader))
         .run(|| {
-            let s = observe::__private::signals().expect("signals");
+            let s = observe::signals::current().expect("signals");
             s.server_request("GET", "/pay".into(), Some(200), None, false, 0.012, None);
             s.server_active("GET", "http", 1);
             s.masked_failure("/pay".into(), "bank".into());
@@ -361,7 +361,7 @@ fn promtool_accepts_the_text_exposition() {
     let (text, _) = Harness::new("payments")
         .configure(move |b| b.with_metric_reader(reader))
         .run(|| {
-            let s = observe::__private::signals().expect("signals");
+            let s = observe::signals::current().expect("signals");
             s.server_request("GET", "/pay".into(), Some(200), None, false, 0.012, None);
             s.server_active("GET", "http", 1);
             s.gateway_call("bank".into(), GatewayStatus::Success, None, 0.2, None);

@@ -9,7 +9,7 @@
 //! timeline, the error rate a status-code-only metric shows next to
 //! observe's, and one affected order traced from its id to the bank span.
 //!
-//! Run: `cargo run --release --example incident` (about 90 s; `--short` for
+//! Run: `cargo run --release --features alerts,synthetic --example incident` (about 90 s; `--short` for
 //! a 15 s run). Log lines go to stdout rate-limited to a few per second (all
 //! of them to `target/incident-logs.jsonl`).
 

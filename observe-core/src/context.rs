@@ -34,6 +34,11 @@ pub(crate) fn with_current_mut<R>(f: impl FnOnce(&mut SpanState) -> R) -> Option
     })
 }
 
+/// The request the current span belongs to.
+pub(crate) fn current_request() -> Option<Arc<crate::classify::RequestState>> {
+    with_current(|s| s.request.clone()).flatten()
+}
+
 /// The telemetry of the current dispatcher, if it is observe's.
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     tracing::dispatcher::get_default(|d| {

@@ -21,7 +21,6 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod alerts;
 pub mod classify;
 mod clock;
 mod context;
@@ -44,7 +43,6 @@ mod sampler;
 mod scope;
 pub mod signals;
 pub mod span;
-pub mod synthetic;
 mod telemetry;
 pub mod testing;
 pub mod w3c;
@@ -69,6 +67,20 @@ pub use telemetry::{
     init, LogOutput, Telemetry, TelemetryBuilder, TelemetryGuard, DEFAULT_CARDINALITY_LIMIT,
     DEFAULT_LOG_BUFFER, DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_VALUE_CAP,
 };
+
+/// `t` as observe's log lines write it: RFC 3339, UTC, microseconds
+/// (`2026-05-22T02:14:33.123456Z`).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_micros(1_779_416_073_123_456);
+/// assert_eq!(observe_core::rfc3339_micros(t), "2026-05-22T02:14:33.123456Z");
+/// ```
+pub fn rfc3339_micros(t: std::time::SystemTime) -> String {
+    let mut buf = Vec::with_capacity(27);
+    log::timestamp::write_rfc3339_micros(&mut buf, t);
+    String::from_utf8_lossy(&buf).into_owned()
+}
 
 /// Run-time control of log sampling for the current telemetry.
 ///
@@ -129,7 +141,7 @@ pub use tracing_subscriber;
 /// # });
 /// ```
 pub fn mark_failed(reason: impl Into<std::borrow::Cow<'static, str>>) {
-    if let Some(req) = __private::current_request() {
+    if let Some(req) = context::current_request() {
         req.mark_failed(reason.into());
     }
     let _ = span::with_current_span(|mut h| h.set_error("implicit failure"));
@@ -169,7 +181,7 @@ impl Saturation {
 
     /// Records a ratio between 0 and 1.
     pub fn record_ratio(&self, ratio: f64) {
-        if let Some(s) = __private::signals() {
+        if let Some(s) = signals::current() {
             s.utilization(self.resource.clone(), ratio);
         }
     }

@@ -20,12 +20,12 @@
 //! classification with [`GatewayLayer::classifier`].
 
 use http::{Request, Response};
-use observe_core::__private::{signals, Signals};
 use observe_core::classify::{self, Classified, GatewayFailure, GatewayStatus};
 use observe_core::opentelemetry::trace::SpanKind;
 use observe_core::opentelemetry::KeyValue;
 use observe_core::propagation::inject;
 use observe_core::signals::keys;
+use observe_core::signals::{current as signals, Signals};
 use observe_core::span::with_span;
 use observe_core::tracing::Span;
 use pin_project_lite::pin_project;

@@ -71,6 +71,23 @@ fn kv(k: Key, v: Cow<'static, str>) -> KeyValue {
 
 pub use crate::classify::GatewayStatus;
 
+/// The golden-signal instruments of the current telemetry (`None` when the
+/// SDK is disabled or observe is not installed): what observe's layers and
+/// the synthetic runner record into.
+///
+/// ```
+/// # let (_, cap) = observe_core::testing::capture(|| {
+/// if let Some(signals) = observe_core::signals::current() {
+///     signals.utilization("db_pool".into(), 0.5);
+/// }
+/// # });
+/// # assert_eq!(cap.metric("observe.resource.utilization").len(), 1);
+/// ```
+#[inline]
+pub fn current() -> Option<std::sync::Arc<Signals>> {
+    crate::context::current_shared().and_then(|s| s.signals.clone())
+}
+
 /// Instruments made from rows of the [`names`] table (name, unit, description).
 pub(crate) struct Builders<'a>(pub(crate) &'a Meter);
 

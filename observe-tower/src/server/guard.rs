@@ -3,10 +3,10 @@
 //! recorded exactly once (on body end, on drop, or on error).
 
 use super::classify::JsonFailureRule;
-use observe_core::__private::Signals;
 use observe_core::classify;
 use observe_core::opentelemetry::KeyValue;
 use observe_core::signals::keys;
+use observe_core::signals::Signals;
 use observe_core::span::with_span;
 use observe_core::tracing::Span;
 use std::borrow::Cow;

@@ -5,7 +5,6 @@
 
 use super::flow::{Assertion, StepError};
 use super::BoxFuture;
-use crate::propagation::{BAGGAGE, TRACEPARENT};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, Method, StatusCode, Uri};
@@ -13,6 +12,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use observe_core::propagation::{BAGGAGE, TRACEPARENT};
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 
@@ -301,9 +301,9 @@ fn parse_url(url: &str) -> Result<Uri, HttpError> {
 /// Writes the current span's `traceparent` and the run's baggage (which
 /// always contains `synthetic=true`).
 fn inject_context(headers: &mut HeaderMap) {
-    let ctx = crate::span::with_current_span(|h| {
+    let ctx = observe_core::span::with_current_span(|h| {
         (
-            crate::propagation::traceparent_value(h.ids_hex(), h.flags()),
+            observe_core::propagation::traceparent(&h),
             h.propagated().and_then(|p| p.baggage.clone()),
         )
     });
@@ -323,7 +323,7 @@ fn inject_context(headers: &mut HeaderMap) {
 
 /// Whether `baggage` has the member `synthetic=true`.
 fn has_synthetic(baggage: &str) -> bool {
-    crate::w3c::Baggage::parse(baggage.as_bytes())
+    observe_core::w3c::Baggage::parse(baggage.as_bytes())
         .get("synthetic")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }

@@ -178,7 +178,7 @@ impl AlertSpec {
     /// dashboard works before the rule file is loaded.
     ///
     /// ```
-    /// use observe_core::alerts::AlertSpec;
+    /// use observe_alerts::AlertSpec;
     ///
     /// let spec = AlertSpec::builder("payment-service")
     ///     .route("/pay")
@@ -188,7 +188,7 @@ impl AlertSpec {
     /// let dashboard = spec.grafana_dashboard();
     /// assert_eq!(dashboard["schemaVersion"], 39);
     /// assert!(dashboard["panels"].as_array().is_some_and(|p| !p.is_empty()));
-    /// # Ok::<(), observe_core::alerts::AlertSpecError>(())
+    /// # Ok::<(), observe_alerts::AlertSpecError>(())
     /// ```
     pub fn grafana_dashboard(&self) -> Value {
         let mut b = Board {

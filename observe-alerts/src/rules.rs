@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// `promtool check rules` checks.
 ///
 /// ```
-/// use observe_core::alerts::AlertSpec;
+/// use observe_alerts::AlertSpec;
 ///
 /// let spec = AlertSpec::builder("payment-service")
 ///     .gateway("bank")
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// let yaml = rules.to_yaml();
 /// assert!(yaml.starts_with("groups:\n"));
 /// assert!(rules.alert("ExternalGatewayErrors").is_some());
-/// # Ok::<(), observe_core::alerts::AlertSpecError>(())
+/// # Ok::<(), observe_alerts::AlertSpecError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RuleFile {

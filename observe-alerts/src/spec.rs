@@ -8,7 +8,7 @@ use std::time::Duration;
 /// wrong rule.
 ///
 /// ```
-/// use observe_core::alerts::{AlertSpec, AlertSpecError};
+/// use observe_alerts::{AlertSpec, AlertSpecError};
 /// use std::time::Duration;
 ///
 /// let err = AlertSpec::builder("payment-service")
@@ -231,14 +231,14 @@ impl BurnWindow {
 /// Boundaries (seconds) of `http.server.request.duration` recommended by the
 /// OpenTelemetry HTTP semantic conventions (the ones observe records with),
 /// used unless `histogram_buckets` says otherwise.
-pub use crate::signals::names::HTTP_DURATION_BUCKETS as DEFAULT_HTTP_DURATION_BUCKETS;
+pub use observe_core::signals::names::HTTP_DURATION_BUCKETS as DEFAULT_HTTP_DURATION_BUCKETS;
 
 /// A validated description of one service's alerting: what to watch and
 /// which thresholds and objectives apply. Build it with [`AlertSpec::builder`],
 /// then generate [`AlertSpec::prometheus_rules`] and [`AlertSpec::grafana_dashboard`].
 ///
 /// ```
-/// use observe_core::alerts::AlertSpec;
+/// use observe_alerts::AlertSpec;
 /// use std::time::Duration;
 ///
 /// let spec = AlertSpec::builder("payment-service")
@@ -251,7 +251,7 @@ pub use crate::signals::names::HTTP_DURATION_BUCKETS as DEFAULT_HTTP_DURATION_BU
 ///     .runbook_base_url("https://runbooks.example.com/observe")
 ///     .build()?;
 /// assert_eq!(spec.service(), "payment-service");
-/// # Ok::<(), observe_core::alerts::AlertSpecError>(())
+/// # Ok::<(), observe_alerts::AlertSpecError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertSpec {
@@ -279,7 +279,7 @@ impl AlertSpec {
     /// Starts describing the alerts of `service` (the `job` label of its metrics).
     ///
     /// ```
-    /// use observe_core::alerts::AlertSpec;
+    /// use observe_alerts::AlertSpec;
     ///
     /// let builder = AlertSpec::builder("payment-service");
     /// assert!(builder.build().is_err()); // no runbook_base_url yet
@@ -296,12 +296,12 @@ impl AlertSpec {
     /// The runbook link an alert named `alert` carries: `<runbook_base_url>/<alert>`.
     ///
     /// ```
-    /// # use observe_core::alerts::AlertSpec;
+    /// # use observe_alerts::AlertSpec;
     /// let spec = AlertSpec::builder("svc")
     ///     .runbook_base_url("https://runbooks.example.com/observe/")
     ///     .build()?;
     /// assert_eq!(spec.runbook_url("HighErrorRate"), "https://runbooks.example.com/observe/HighErrorRate");
-    /// # Ok::<(), observe_core::alerts::AlertSpecError>(())
+    /// # Ok::<(), observe_alerts::AlertSpecError>(())
     /// ```
     pub fn runbook_url(&self, alert: &str) -> String {
         format!("{}/{alert}", self.runbook_base_url.trim_end_matches('/'))
@@ -486,7 +486,7 @@ impl AlertSpecBuilder {
     /// bucket boundary, a missing runbook URL, ...
     ///
     /// ```
-    /// use observe_core::alerts::{AlertSpec, AlertSpecError};
+    /// use observe_alerts::{AlertSpec, AlertSpecError};
     ///
     /// let err = AlertSpec::builder("svc")
     ///     .runbook_base_url("https://runbooks.example.com")

@@ -8,8 +8,8 @@ use super::flow::{
 };
 use super::http::{default_transport, make_transport, Http, MakeTransport};
 use super::metrics::SyntheticInstruments;
-use crate::span::{with_remote_context, Propagated, RemoteContext};
 use hyper_util::client::legacy::connect::Connect;
+use observe_core::span::{with_remote_context, Propagated, RemoteContext};
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
@@ -195,7 +195,7 @@ impl RunnerBuilder {
     }
 
     /// Records the metrics on `meter` (default: the global meter provider,
-    /// which [`init`](crate::init) sets to the telemetry's).
+    /// which [`init`](observe_core::init) sets to the telemetry's).
     pub fn meter(mut self, meter: Meter) -> Self {
         self.meter = Some(meter);
         self
@@ -394,7 +394,7 @@ impl Runner {
                 .saturating_add(1);
             let next = next.max(tick.saturating_add(1));
             if next > tick.saturating_add(1) {
-                crate::event!(
+                observe_core::event!(
                     tracing::Level::WARN,
                     "synthetic_runs_skipped",
                     flow = self.flow.name(),
@@ -427,7 +427,7 @@ impl Runner {
             InstrumentSource::Fixed(i) => Some(Arc::clone(i)),
             InstrumentSource::Global(cell) => {
                 // The current observe telemetry's meter; the global one outside observe.
-                if let Some(signals) = crate::__private::signals() {
+                if let Some(signals) = observe_core::signals::current() {
                     let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
                     if let Some((id, i)) = current.as_ref() {
                         if *id == signals.id() {
@@ -441,7 +441,7 @@ impl Runner {
                 Some(Arc::clone(cell.get_or_init(|| {
                     Arc::new(SyntheticInstruments::new(
                         &opentelemetry::global::meter_with_scope(
-                            crate::scope::instrumentation_scope(),
+                            observe_core::instrumentation_scope(),
                         ),
                     ))
                 })))
@@ -454,7 +454,7 @@ impl Runner {
         let t0 = Instant::now();
         let flow = self.flow.name_cow();
         let root = root_span(&flow, &self.region);
-        let trace_id = crate::span::with_span(&root, |s| s.trace_id_hex().to_owned());
+        let trace_id = observe_core::span::with_span(&root, |s| s.trace_id_hex().to_owned());
         let instruments = self.instruments();
         let ctx = FlowContext::new(Inner {
             flow: flow.clone(),
@@ -507,7 +507,7 @@ impl Runner {
             i.run(&flow, &self.region, failure.is_none());
         }
         let outcome = failure.as_ref().map_or(StepOutcome::Success, |f| f.outcome);
-        let _ = crate::span::with_span(&root, |mut h| {
+        let _ = observe_core::span::with_span(&root, |mut h| {
             h.set_attribute(KeyValue::new("synthetic.outcome", outcome.as_str()));
             match &failure {
                 Some(f) => h.set_error(f.to_string()),
@@ -516,8 +516,10 @@ impl Runner {
         });
         let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         root.in_scope(|| match &failure {
-            None => crate::event!(tracing::Level::INFO, "synthetic_run_succeeded", duration_ms),
-            Some(f) => crate::event!(
+            None => {
+                observe_core::event!(tracing::Level::INFO, "synthetic_run_succeeded", duration_ms)
+            }
+            Some(f) => observe_core::event!(
                 tracing::Level::ERROR,
                 "synthetic_run_failed",
                 step = &*f.step,

@@ -9,7 +9,7 @@ use super::flow::Failure;
 use super::http::{default_transport, Http, HttpError};
 use super::runner::ConfigError;
 use super::BoxFuture;
-use crate::alerts::names::alert::SYNTHETIC_CHECK_FAILED;
+use observe_alerts::names::alert::SYNTHETIC_CHECK_FAILED;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -52,9 +52,7 @@ pub struct Alert {
 }
 
 fn rfc3339(t: SystemTime) -> String {
-    let mut buf = Vec::with_capacity(27);
-    crate::log::timestamp::write_rfc3339_micros(&mut buf, t);
-    String::from_utf8_lossy(&buf).into_owned()
+    observe_core::rfc3339_micros(t)
 }
 
 fn string_map(m: &BTreeMap<String, String>) -> Value {
@@ -147,8 +145,8 @@ fn check_url(url: &str) -> Result<String, ConfigError> {
 /// Sends alerts to Alertmanager: `POST <base>/api/v2/alerts`.
 ///
 /// ```
-/// let am = observe_core::synthetic::Alertmanager::new("http://127.0.0.1:9093")?;
-/// # Ok::<(), observe_core::synthetic::ConfigError>(())
+/// let am = observe_synthetic::Alertmanager::new("http://127.0.0.1:9093")?;
+/// # Ok::<(), observe_synthetic::ConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct Alertmanager {
@@ -355,7 +353,7 @@ impl Alerting {
                 }),
             };
             match res {
-                Ok(()) => crate::event!(
+                Ok(()) => observe_core::event!(
                     tracing::Level::INFO,
                     "synthetic_alert_sent",
                     flow,
@@ -365,7 +363,7 @@ impl Alerting {
                 ),
                 Err(e) => {
                     all = false;
-                    crate::event!(tracing::Level::WARN,
+                    observe_core::event!(tracing::Level::WARN,
                         "synthetic_alert_delivery_failed",
                         flow,
                         region,
@@ -386,7 +384,7 @@ impl Alerting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::StepOutcome;
+    use crate::StepOutcome;
     use std::borrow::Cow;
 
     fn failure() -> Failure {

@@ -23,14 +23,14 @@ type FlowFn = dyn Fn(FlowContext) -> BoxFuture<'static, Result<(), FlowError>> +
 /// [`FlowContext::step`] calls.
 ///
 /// ```
-/// use observe_core::synthetic::{Flow, Step};
+/// use observe_synthetic::{Flow, Step};
 ///
 /// let flow = Flow::new("checkout", |ctx| async move {
 ///     let order_id = ctx
 ///         .step(Step::new("create_order"), async { Ok("ord_1".to_owned()) })
 ///         .await?;
 ///     ctx.step("confirm", async move {
-///         observe_core::synthetic::expect_eq("order id", "ord_1", order_id.as_str())?;
+///         observe_synthetic::expect_eq("order id", "ord_1", order_id.as_str())?;
 ///         Ok(())
 ///     })
 ///     .await?;
@@ -83,7 +83,7 @@ impl Flow {
 ///
 /// ```
 /// use std::time::Duration;
-/// use observe_core::synthetic::Step;
+/// use observe_synthetic::Step;
 ///
 /// let pay = Step::new("pay")
 ///     .objective(Duration::from_millis(800))
@@ -167,7 +167,7 @@ impl Assertion {
 /// `expected status "success", got "processing"`.
 ///
 /// ```
-/// use observe_core::synthetic::expect_eq;
+/// use observe_synthetic::expect_eq;
 ///
 /// let e = expect_eq("status", "success", "processing").unwrap_err();
 /// assert_eq!(e.to_string(), r#"expected status "success", got "processing""#);
@@ -443,7 +443,7 @@ impl FlowContext {
         elapsed: Duration,
         failure: Option<Failure>,
     ) {
-        let _ = crate::span::with_span(span, |mut h| {
+        let _ = observe_core::span::with_span(span, |mut h| {
             h.set_attribute(opentelemetry::KeyValue::new(
                 "synthetic.outcome",
                 outcome.as_str(),

@@ -1,8 +1,11 @@
 //! Synthetic monitoring: user flows written as async Rust, run on a schedule
 //! from outside the service, with one trace per run, metrics and alerts.
+//! It runs in its own process (or a task of one), never inside the service
+//! it checks, and talks to observe-core only through its public interface
+//! (`observe_core::span`, `propagation`, `signals::current`).
 //!
 //! ```
-//! use observe_core::synthetic::{Flow, Runner, Step};
+//! use observe_synthetic::{Flow, Runner, Step};
 //! use std::time::Duration;
 //! # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 //! # rt.block_on(async {
@@ -42,7 +45,7 @@
 //! let failure = report.failure.expect("the payment is still processing");
 //! assert_eq!(failure.to_string(), r#"pay: expected status "success", got "processing""#);
 //! assert_eq!(runner.state().consecutive_failures, 1);
-//! # Ok::<(), observe_core::synthetic::ConfigError>(())
+//! # Ok::<(), observe_synthetic::ConfigError>(())
 //! # }).unwrap();
 //! ```
 //!
@@ -71,11 +74,13 @@
 //!
 //! # Alerts
 //!
-//! The generated Prometheus rule `SyntheticCheckFailed` ([`crate::alerts`])
+//! The generated Prometheus rule `SyntheticCheckFailed` ([`observe_alerts`])
 //! alerts on `synthetic_check_success`; the runner can also alert directly
 //! ([`Alertmanager`], [`Webhook`]) after
 //! [`alert_after`](RunnerBuilder::alert_after) consecutive failed runs, and
 //! resolves the alert on the first successful run.
+
+#![forbid(unsafe_code)]
 
 mod alert;
 mod flow;

@@ -568,7 +568,7 @@ fn dashboard_panels_all_use_the_datasource_variable() {
 /// the names observe records (one table: `signals::names`).
 #[test]
 fn prometheus_names_are_the_translation_of_the_instrument_table() {
-    use crate::signals::names as otel;
+    use observe_core::signals::names as otel;
     let family = |n: &str| {
         otel::instrument(n)
             .map(otel::Instrument::prometheus_name)

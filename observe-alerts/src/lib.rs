@@ -1,4 +1,7 @@
-//! Alert rules and dashboards for a service instrumented with observe.
+//! Alert rules and dashboards for a service instrumented with observe: run
+//! at build or deploy time (never in the service), from a description of
+//! the service, on the metric names observe records
+//! (`observe_core::signals::names`, translated as the Collector does).
 //!
 //! Describe a service once — its routes, external gateways, synthetic flows,
 //! thresholds and SLOs — with [`AlertSpec::builder`], then generate:
@@ -23,7 +26,7 @@
 //! `docs/alerts.md` documents every rule and its runbook.
 //!
 //! ```
-//! use observe_core::alerts::AlertSpec;
+//! use observe_alerts::AlertSpec;
 //! use std::time::Duration;
 //!
 //! let spec = AlertSpec::builder("payment-service")
@@ -40,8 +43,10 @@
 //! assert!(yaml.contains("alert: \"ExternalGatewayErrors\""));
 //! let dashboard = spec.grafana_dashboard();
 //! assert_eq!(dashboard["schemaVersion"], 39);
-//! # Ok::<(), observe_core::alerts::AlertSpecError>(())
+//! # Ok::<(), observe_alerts::AlertSpecError>(())
 //! ```
+
+#![forbid(unsafe_code)]
 
 mod dashboard;
 mod generate;

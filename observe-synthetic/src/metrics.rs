@@ -7,20 +7,32 @@
 //! | `synthetic.check.success` | `synthetic_check_success` | (none) | `flow`, `region` |
 
 use super::flow::{StepOutcome, OUTSIDE_STEPS};
-use crate::signals::names::row_of;
+use observe_core::signals::names::{instrument, Instrument};
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 use opentelemetry::KeyValue;
 
 /// Instrument names (OpenTelemetry), rows of observe's one table of names.
 pub mod names {
     /// Steps run, by outcome.
-    pub use crate::signals::names::SYNTHETIC_CHECKS as CHECKS;
+    pub use observe_core::signals::names::SYNTHETIC_CHECKS as CHECKS;
     /// Duration of each step, in seconds.
-    pub use crate::signals::names::SYNTHETIC_CHECK_DURATION as CHECK_DURATION;
+    pub use observe_core::signals::names::SYNTHETIC_CHECK_DURATION as CHECK_DURATION;
     /// 1 if the flow's last run succeeded, 0 if it failed (like the blackbox
     /// exporter's `probe_success`).
-    pub use crate::signals::names::SYNTHETIC_CHECK_SUCCESS as CHECK_SUCCESS;
+    pub use observe_core::signals::names::SYNTHETIC_CHECK_SUCCESS as CHECK_SUCCESS;
 }
+
+/// The rows of observe's table of instruments these are made from (checked
+/// when compiling).
+const fn row(name: &str) -> &'static Instrument {
+    match instrument(name) {
+        Some(r) => r,
+        None => panic!("a synthetic instrument missing from observe_core::signals::names::ALL"),
+    }
+}
+const DURATION: &Instrument = row(names::CHECK_DURATION);
+const CHECKS_ROW: &Instrument = row(names::CHECKS);
+const SUCCESS: &Instrument = row(names::CHECK_SUCCESS);
 
 /// Bucket boundaries of `synthetic.check.duration` (seconds): the HTTP
 /// buckets, up to the default step timeout and beyond.
@@ -35,7 +47,7 @@ pub const STEP_DURATION_BUCKETS: &[f64] = &[
 /// use observe_core::opentelemetry_sdk::metrics::SdkMeterProvider;
 ///
 /// let provider = SdkMeterProvider::builder().build();
-/// let instruments = observe_core::synthetic::SyntheticInstruments::new(&provider.meter("observe"));
+/// let instruments = observe_synthetic::SyntheticInstruments::new(&provider.meter("observe"));
 /// # drop(instruments);
 /// ```
 #[derive(Debug)]
@@ -51,18 +63,18 @@ impl SyntheticInstruments {
         SyntheticInstruments {
             duration: meter
                 .f64_histogram(names::CHECK_DURATION)
-                .with_unit(row_of!(names::CHECK_DURATION).unit)
-                .with_description(row_of!(names::CHECK_DURATION).description)
+                .with_unit(DURATION.unit)
+                .with_description(DURATION.description)
                 .with_boundaries(STEP_DURATION_BUCKETS.to_vec())
                 .build(),
             checks: meter
                 .u64_counter(names::CHECKS)
-                .with_unit(row_of!(names::CHECKS).unit)
-                .with_description(row_of!(names::CHECKS).description)
+                .with_unit(CHECKS_ROW.unit)
+                .with_description(CHECKS_ROW.description)
                 .build(),
             success: meter
                 .u64_gauge(names::CHECK_SUCCESS)
-                .with_description(row_of!(names::CHECK_SUCCESS).description)
+                .with_description(SUCCESS.description)
                 .build(),
         }
     }

@@ -13,7 +13,7 @@
 //! which a test asserts, so the rules cannot drift from what is recorded.
 //!
 //! ```
-//! use observe_core::alerts::names;
+//! use observe_alerts::names;
 //!
 //! assert_eq!(names::HTTP_SERVER_REQUEST_DURATION_COUNT, "http_server_request_duration_seconds_count");
 //! assert!(names::ALL_SERIES.contains(&names::EXTERNAL_GATEWAY_REQUESTS_TOTAL));

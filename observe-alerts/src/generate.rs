@@ -46,7 +46,7 @@ impl AlertSpec {
     /// `<service>-slo-availability` and `<service>-slo-latency` (if set).
     ///
     /// ```
-    /// use observe_core::alerts::AlertSpec;
+    /// use observe_alerts::AlertSpec;
     ///
     /// let spec = AlertSpec::builder("payment-service")
     ///     .gateway("bank")
@@ -56,7 +56,7 @@ impl AlertSpec {
     /// let gateway = rules.alert("ExternalGatewayErrors").expect("generated");
     /// assert_eq!(gateway.labels["severity"], "critical");
     /// assert!(gateway.expr.contains(r#"status!="success""#));
-    /// # Ok::<(), observe_core::alerts::AlertSpecError>(())
+    /// # Ok::<(), observe_alerts::AlertSpecError>(())
     /// ```
     pub fn prometheus_rules(&self) -> RuleFile {
         let mut groups = vec![RuleGroup {
