@@ -15,6 +15,7 @@ use observe::metrics::SnapshotReader;
 use observe::opentelemetry::Context;
 use observe::opentelemetry_sdk::error::OTelSdkResult;
 use observe::opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use observe::testing::TelemetryBuilderExt as _;
 use observe::tower::{GatewayLayer, ObserveLayer};
 use observe::{LogOutput, SyncWriter, Telemetry};
 use std::collections::{BTreeMap, BTreeSet};

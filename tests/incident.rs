@@ -6,6 +6,7 @@
 #[path = "../examples/incident/scenario.rs"]
 mod scenario;
 
+use observe::testing::TelemetryBuilderExt as _;
 use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ use axum::Router;
 use http::Request;
 use observe::export::file::{read_log_records, read_spans, StoredStatus};
 use observe::opentelemetry::trace::SpanKind;
+use observe::testing::TelemetryBuilderExt as _;
 use observe::tower::ObserveLayer;
 use observe::tracing::instrument::WithSubscriber;
 use observe::tracing::Instrument;

@@ -18,6 +18,7 @@ use observe::opentelemetry_sdk::metrics::SdkMeterProvider;
 use observe::opentelemetry_sdk::Resource;
 use observe::signals::GatewayStatus;
 use observe::testing::Harness;
+use observe::testing::TelemetryBuilderExt as _;
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::Path;

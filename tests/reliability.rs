@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::routing::{get, post};
 use axum::Router;
 use http::{HeaderValue, Request};
+use observe::testing::TelemetryBuilderExt as _;
 use observe::testing::{Harness, MetricValue};
 use observe::tower::ObserveLayer;
 use std::time::{Duration, Instant};

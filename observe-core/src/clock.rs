@@ -47,6 +47,7 @@ pub(crate) fn wall_now() -> SystemTime {
 
 /// Where timestamps come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub, dead_code))]
 pub enum Clock {
     /// The system clock.
     #[default]

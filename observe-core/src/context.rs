@@ -53,6 +53,7 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 /// go from an order id to its trace.
 ///
 /// ```
+/// # use observe_core::testing::TelemetryBuilderExt as _;
 /// # let t = observe_core::Telemetry::builder("doc").env_source(|_| None)
 /// #     .log_output(observe_core::LogOutput::Sink(std::sync::Arc::new(observe_core::MemorySink::new())))
 /// #     .build().unwrap();

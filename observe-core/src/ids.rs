@@ -7,6 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 
 /// Where ids come from: random (the default) or a fixed seed for reproducible tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub, dead_code))]
 pub enum IdSource {
     /// Random ids (W3C Level 2 `random` flag is set on traces started here).
     #[default]

@@ -44,6 +44,7 @@ mod scope;
 pub mod signals;
 pub mod span;
 mod telemetry;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod w3c;
 
@@ -52,10 +53,8 @@ pub mod w3c;
 pub mod __private;
 
 pub use classify::{ErrorType, Outcome};
-pub use clock::Clock;
 pub use context::{current_span_context, current_span_id, current_trace_id, current_traceparent};
 pub use error::{InitError, ShutdownError};
-pub use ids::IdSource;
 pub use layer::ObserveLayer;
 pub use log::redact::{DEFAULT_DENY_LIST, REDACTED};
 pub use log::sampling::LogSampling;
@@ -128,7 +127,6 @@ impl SamplingControl {
 pub use opentelemetry;
 pub use opentelemetry_sdk;
 pub use tracing;
-pub use tracing_opentelemetry;
 pub use tracing_subscriber;
 
 /// Marks the current request as failed although its response may look

@@ -171,6 +171,7 @@ mod tests {
 
     #[test]
     fn reports_at_most_once_a_minute() {
+        use crate::testing::TelemetryBuilderExt as _;
         let s = DropStats::new(Signal::Traces);
         let sink = crate::MemorySink::new();
         let t = crate::Telemetry::builder("t")

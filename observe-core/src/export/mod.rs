@@ -44,8 +44,8 @@
 //!
 //! The `observe-data/` default applies only to `init()` reading the real
 //! process environment: [`build`](crate::TelemetryBuilder::build) and any
-//! builder with an [`env_source`](crate::TelemetryBuilder::env_source) (the
-//! test [`Harness`](crate::testing::Harness) uses `|_| None`) write no files
+//! builder given a test environment (`env_source` of the `testing`
+//! feature; the test harness uses `|_| None`) write no files
 //! unless a folder is named. Processors added with
 //! [`with_span_processor`](crate::TelemetryBuilder::with_span_processor) and
 //! friends run in addition.

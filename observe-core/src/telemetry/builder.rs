@@ -105,9 +105,9 @@ pub struct TelemetryBuilder {
     pub(super) cardinality_limit: usize,
     pub(super) tail_sampling: Option<crate::export::tail::TailSamplingConfig>,
     pub(super) mark_synthetic: bool,
-    pub(super) clock: Clock,
-    pub(super) ids: IdSource,
-    pub(super) env: Option<EnvLookup>,
+    pub(crate) clock: Clock,
+    pub(crate) ids: IdSource,
+    pub(crate) env: Option<EnvLookup>,
 }
 
 impl fmt::Debug for TelemetryBuilder {
@@ -422,28 +422,6 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Timestamps from a fixed instant (golden tests).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Trace and span ids from a seed (golden tests).
-    pub fn ids(mut self, ids: IdSource) -> Self {
-        self.ids = ids;
-        self
-    }
-
-    /// Reads configuration variables through `lookup` instead of the process
-    /// environment (tests; `|_| None` ignores the environment).
-    pub fn env_source(
-        mut self,
-        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
-    ) -> Self {
-        self.env = Some(Arc::new(lookup));
-        self
-    }
-
     pub(super) fn var(&self, name: &str) -> Option<String> {
         read_var(self.env.as_ref(), name)
     }
@@ -451,9 +429,9 @@ impl TelemetryBuilder {
     /// Builds everything and installs it as the process-wide default
     /// (tracing subscriber, OpenTelemetry providers, W3C propagators).
     ///
-    /// Unlike [`build`](Self::build), with no OTLP endpoint and no
-    /// [`env_source`](Self::env_source) it exports spans and log records to
-    /// `observe-data/` (see [`export`](crate::export)).
+    /// Unlike [`build`](Self::build), with no OTLP endpoint (and the
+    /// process environment, not a test's) it exports spans and log records
+    /// to `observe-data/` (see [`export`](crate::export)).
     pub fn init(mut self) -> Result<TelemetryGuard, InitError> {
         self.implicit_export = true;
         let built = self.build_parts()?;

@@ -2,7 +2,7 @@
 //! on the same trivial function (`Ok(x * 3)`), so the ratios are what count.
 //!
 //! ```text
-//! cargo bench --bench observed -- --warm-up-time 1 --measurement-time 3
+//! cargo bench -p observe-bench --bench observed -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
 //! Results of run 1 of six on 2026-11-27 (2-vCPU VM, rustc 1.95.0, release
@@ -32,6 +32,7 @@ use observe::opentelemetry::Context;
 use observe::opentelemetry_sdk::error::OTelSdkResult;
 use observe::opentelemetry_sdk::metrics::ManualReader;
 use observe::opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+use observe::testing::TelemetryBuilderExt as _;
 use observe::{LogOutput, SyncWriter, Telemetry, TelemetryBuilder};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -151,8 +152,8 @@ fn bench(c: &mut Criterion) {
             .with_span_processor(Discard)
             .build();
         let tracer = provider.tracer("bench");
-        let subscriber = tracing_subscriber::registry()
-            .with(observe::tracing_opentelemetry::layer().with_tracer(tracer));
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
         tracing::subscriber::with_default(subscriber, || {
             g.bench_function("tracing_instrument_otel", |b| {
                 b.iter(|| with_tracing(black_box(7)))

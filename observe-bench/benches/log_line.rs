@@ -2,12 +2,13 @@
 //! nested spans with 3 fields each, written through a 64 KiB `BufWriter` over
 //! `io::sink`, for observe and two peers in the same run.
 //!
-//! Run: `cargo bench --bench log_line`
+//! Run: `cargo bench -p observe-bench --bench log_line`
 //!
 //! Last results (2 cores, see docs/performance.md for the table and machine):
 //! filled in by docs/performance.md; the ratio between rows is what counts.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use observe::testing::TelemetryBuilderExt as _;
 use observe::tracing::{self, Level};
 use std::io::{self, BufWriter};
 use std::sync::{Arc, Mutex};

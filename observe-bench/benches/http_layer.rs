@@ -9,13 +9,14 @@
 //! | `observe` | `ObserveLayer`: server span with extracted parent, response `traceparent`, golden-signal metrics, one JSON line with trace ids, spans into a discarding processor |
 //!
 //! Every request carries a `traceparent`; every handler writes one log line.
-//! Run: `cargo bench --bench http_layer`. Figures: docs/performance.md.
+//! Run: `cargo bench -p observe-bench --bench http_layer`. Figures: docs/performance.md.
 
 use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
+use observe::testing::TelemetryBuilderExt as _;
 use observe::tracing;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};

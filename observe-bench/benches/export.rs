@@ -7,7 +7,7 @@
 //! - `queue_full`: the exporter is stalled and the queue full, so this is the
 //!   cost of dropping (observe also counts it; the SDK drops silently).
 //!
-//! Run: `cargo bench --bench export` (the ratio is what counts).
+//! Run: `cargo bench -p observe-bench --bench export` (the ratio is what counts).
 //!
 //! Last results (median ns per span, two runs, observe first then SDK first):
 //!

@@ -15,7 +15,7 @@
 //! plain `Vec`, and the figure computed from `size_of` and the spans' heap.
 //! (The workspace forbids `unsafe`, so no counting global allocator.)
 //!
-//! Last run (`cargo bench --bench tail_sampling`; 2 cores shared with other
+//! Last run (`cargo bench -p observe-bench --bench tail_sampling`; 2 cores shared with other
 //! builds, so ±10% between runs; AMD EPYC, rustc 1.95.0):
 //!
 //! | case | time per 2 000 spans | spans/s | tail ÷ batch |
@@ -29,7 +29,7 @@
 //! for 90 000 spans of 10 000 pending traces); computed 546 B = `SpanData`
 //! 352 B + its three attributes 184 B (3 × 56 B + malloc's 16 B) + 10 B of
 //! its trace's map slot and deadline + 0 B growth slack (4, 6, 9 slots).
-//! Run: `cargo bench --bench tail_sampling`.
+//! Run: `cargo bench -p observe-bench --bench tail_sampling`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use observe::export::tail::{TailSampling, TailSamplingBuilder};
