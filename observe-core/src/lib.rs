@@ -55,7 +55,7 @@ pub mod __private;
 pub use classify::{ErrorType, Outcome};
 pub use context::{current_span_context, current_span_id, current_trace_id, current_traceparent};
 pub use error::{InitError, ShutdownError};
-pub use layer::ObserveLayer;
+pub use layer::TelemetryLayer;
 pub use log::redact::{DEFAULT_DENY_LIST, REDACTED};
 pub use log::sampling::LogSampling;
 pub use log::writer::{FullPolicy, LineSink, MemorySink, NonBlocking, SyncWriter};

@@ -16,16 +16,13 @@ use crate::classify::Classified;
 use crate::clock::Instant;
 use crate::layer::fields::{SpanFieldSink, Visitor};
 use crate::layer::local::{self, LocalSpan};
-use crate::layer::span_state::{SiteFields, SpanState};
-use crate::layer::{Inherited, ObserveLayer, Shared};
+use crate::layer::span_state::SiteFields;
+use crate::layer::{Inherited, Shared, TelemetryLayer};
 use crate::signals::{ObservedBound, Signals};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use tracing::Subscriber as _;
-use tracing_subscriber::registry::LookupSpan as _;
-use tracing_subscriber::Registry;
 
 /// Telemetry instances a call site keeps bound instruments for.
 const BOUND_SLOTS: usize = 4;
@@ -154,21 +151,23 @@ pub fn start(
     // runs in, and the call's span: it inherits from the innermost call
     // running in that span, or the span itself, or starts a new trace.
     let found = tracing::dispatcher::get_default(|d| {
-        let shared = &d.downcast_ref::<ObserveLayer>()?.shared;
+        let (layer, store) = TelemetryLayer::find(d)?;
+        let shared = &layer.shared;
         shared.traces.as_ref()?;
-        let reg = d.downcast_ref::<Registry>()?;
-        let current = reg.current_span();
-        let context = current.id().map(|id| id.into_u64());
+        let current = store.current();
+        let context = current.as_ref().map(tracing::span::Id::into_u64);
         let (inherited, mut state) = local::begin(context, |frames| {
             frames.last().map(|fr| Inherited::child_of(&fr.state))
         });
         let inherited = match inherited {
             Some(i) => i,
-            None => current
-                .id()
-                .and_then(|id| reg.span(id))
-                .and_then(|s| s.extensions().get::<SpanState>().map(Inherited::child_of))
-                .unwrap_or_else(|| shared.root()),
+            None => {
+                let mut parent = None;
+                if let Some(id) = &current {
+                    store.read(id, &mut |st| parent = Some(Inherited::child_of(st)));
+                }
+                parent.unwrap_or_else(|| shared.root())
+            }
         };
         let now = Instant::now();
         shared.fill_state(&mut state, inherited, meta, Some(site.fields()), Some(now));

@@ -197,12 +197,16 @@ impl SpanHandle<'_> {
 /// # assert_eq!(cap.spans[0].span_kind, opentelemetry::trace::SpanKind::Client);
 /// ```
 pub fn with_span<R>(span: &tracing::Span, f: impl FnOnce(SpanHandle<'_>) -> R) -> Option<R> {
-    use tracing_subscriber::registry::LookupSpan;
+    let mut f = Some(f);
     span.with_subscriber(|(id, d)| {
-        let reg = d.downcast_ref::<tracing_subscriber::Registry>()?;
-        let s = reg.span(id)?;
-        let mut ext = s.extensions_mut();
-        ext.get_mut::<SpanState>().map(|st| f(SpanHandle { st }))
+        let (_, store) = crate::layer::TelemetryLayer::find(d)?;
+        let mut out = None;
+        store.write(id, &mut |st| {
+            if let Some(f) = f.take() {
+                out = Some(f(SpanHandle { st }));
+            }
+        });
+        out
     })
     .flatten()
 }

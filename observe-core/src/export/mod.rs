@@ -15,8 +15,8 @@
 //! ```text
 //!  request threads (never block)             observe-export-traces / -logs / -metrics
 //!  ─────────────────────────────             (one thread each, a current-thread tokio runtime)
-//!  span closes ─▶ ObserveLayer ─▶ BatchSpanProcessor::on_end ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / traces.jsonl
-//!  event       ─▶ ObserveLayer ─▶ SdkLogger ─▶ BatchLogProcessor::emit ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / logs.jsonl
+//!  span closes ─▶ TelemetryLayer ─▶ BatchSpanProcessor::on_end ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / traces.jsonl
+//!  event       ─▶ TelemetryLayer ─▶ SdkLogger ─▶ BatchLogProcessor::emit ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / logs.jsonl
 //!  counter.add ─▶ SdkMeterProvider (atomics)           PeriodicReader: every 60 s collect ─▶ OTLP
 //!                        │ queue full                         │ export failed / deadline passed
 //!                        ▼                                    ▼

@@ -6,7 +6,7 @@
 use super::fields::{CallsiteCache, EventFieldSink, Visitor};
 use super::local;
 use super::span_state::{SpanRecord, SpanState};
-use super::{ObserveLayer, Shared};
+use super::{Shared, TelemetryLayer};
 use crate::export::record::{self, Record};
 use crate::log::line::{self, Head, LineBufs, LineSpan};
 use crate::log::sampling;
@@ -73,7 +73,7 @@ impl EventBufs {
     }
 }
 
-impl ObserveLayer {
+impl TelemetryLayer {
     pub(super) fn write_event<S>(&self, event: &TracingEvent<'_>, ctx: &Context<'_, S>)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,

@@ -12,6 +12,7 @@ use crate::export::batch::Pipeline;
 use crate::export::{BatchConfig, BatchLogProcessor, BatchSpanProcessor, PeriodicReader, Protocol};
 use crate::ids::IdSource;
 use crate::layer::Clock;
+use crate::layer::TelemetryLayer;
 use crate::log::redact::DEFAULT_DENY_LIST;
 use crate::log::sampling::LogSampling;
 use crate::log::writer::{FullPolicy, LineSink};
@@ -26,6 +27,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Dispatch;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::Registry;
 
 /// Where log lines go.
 #[derive(Clone, Default)]
@@ -436,7 +440,8 @@ impl TelemetryBuilder {
         self.implicit_export = true;
         let built = self.build_parts()?;
         let mut guard = built.guard;
-        tracing::dispatcher::set_global_default(built.dispatch)
+        let dispatch = Dispatch::new(Registry::default().with(built.layer));
+        tracing::dispatcher::set_global_default(dispatch)
             .map_err(|_| InitError::AlreadyInitialized)?;
         if let Some(tp) = built.tracer_provider {
             opentelemetry::global::set_tracer_provider(tp);
@@ -461,9 +466,29 @@ impl TelemetryBuilder {
     pub fn build(self) -> Result<Telemetry, InitError> {
         let built = self.build_parts()?;
         Ok(Telemetry {
-            dispatch: built.dispatch,
+            dispatch: Dispatch::new(Registry::default().with(built.layer)),
             guard: built.guard,
         })
+    }
+
+    /// Builds everything and returns observe's tracing layer, to add to a
+    /// subscriber of your own beside other layers (a development `fmt`
+    /// layer, tokio-console), and the guard. Nothing is installed: install
+    /// the subscriber yourself (`tracing::subscriber::set_global_default`),
+    /// keep the guard until the end of `main`. The layer carries the level
+    /// filter, applied to the whole subscriber as with [`init`](Self::init).
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (observe, _guard) = observe_core::Telemetry::builder("payment-service").build_layer()?;
+    /// let subscriber = tracing_subscriber::registry().with(observe);
+    /// tracing::subscriber::set_global_default(subscriber)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn build_layer(self) -> Result<(TelemetryLayer, TelemetryGuard), InitError> {
+        let built = self.build_parts()?;
+        Ok((built.layer, built.guard))
     }
 
     pub(super) fn add_span_pipeline(&mut self, p: BatchSpanProcessor) {

@@ -9,7 +9,7 @@
 //!                          ─▶ traces()        processors, tail sampler, SdkTracerProvider
 //!                          ─▶ metrics()       SdkMeterProvider, /metrics listener, Signals
 //!                          ─▶ logs()          SdkLoggerProvider (OTLP log records)
-//!                          ─▶ Shared ─▶ ObserveLayer ─▶ Dispatch, TelemetryGuard
+//!                          ─▶ Shared ─▶ TelemetryLayer (+ level filter), TelemetryGuard
 //! ```
 
 use super::builder::{LogOutput, TelemetryBuilder};
@@ -27,7 +27,7 @@ use crate::export::{
     DEFAULT_METRIC_INTERVAL, DEFAULT_METRIC_TIMEOUT,
 };
 use crate::filter::LogFilter;
-use crate::layer::{ObserveLayer, Shared, SharedParts, TracePipeline};
+use crate::layer::{Shared, SharedParts, TelemetryLayer, TracePipeline};
 use crate::log::redact::Redactor;
 use crate::log::sampling::LogSampling;
 use crate::log::writer::{LineSink, NonBlocking};
@@ -44,14 +44,12 @@ use opentelemetry_sdk::Resource;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::Dispatch;
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::{EnvFilter, Registry};
+use tracing_subscriber::EnvFilter;
 
 /// Everything built, before anything is installed.
 pub(super) struct Built {
-    pub(super) dispatch: Dispatch,
+    pub(super) layer: TelemetryLayer,
     pub(super) guard: TelemetryGuard,
     /// The provider `init` installs globally.
     pub(super) tracer_provider: Option<SdkTracerProvider>,
@@ -158,11 +156,11 @@ impl TelemetryBuilder {
             signals: metrics.signals,
             ids: self.ids,
         }));
-        let layer = ObserveLayer::new(Arc::clone(&shared));
-        let dispatch = Dispatch::new(Registry::default().with(log_filter).with(layer));
-        for p in &pipelines {
-            p.stats().report_to(dispatch.downgrade());
-        }
+        let layer = TelemetryLayer::new(
+            Arc::clone(&shared),
+            log_filter,
+            pipelines.iter().map(|p| p.stats()).collect(),
+        );
         let guard = TelemetryGuard::new(GuardParts {
             shared,
             tail: traces.tail,
@@ -179,7 +177,7 @@ impl TelemetryBuilder {
             metrics_server: metrics.server,
         });
         Ok(Built {
-            dispatch,
+            layer,
             guard,
             tracer_provider: traces.provider,
             warnings,
