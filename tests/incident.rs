@@ -20,7 +20,7 @@ async fn the_incident_is_caught() {
         .log_output(observe::LogOutput::Sink(Arc::new(
             observe::MemorySink::new(),
         )))
-        .with_metric_reader(snapshot.clone())
+        .metric_reader(snapshot.clone())
         .export_dir(&export_dir)
         .init()
         .expect("telemetry");

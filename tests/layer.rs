@@ -37,7 +37,7 @@ fn the_layer_composes_with_other_layers_of_a_user_registry() {
     let (layer, guard) = Telemetry::builder("checkout")
         .env_source(|k| (k == "RUST_LOG").then(|| "info".to_owned()))
         .log_output(LogOutput::Sink(Arc::new(lines.clone())))
-        .with_span_processor(SimpleSpanProcessor::new(spans.clone()))
+        .span_processor(SimpleSpanProcessor::new(spans.clone()))
         .build_layer()
         .expect("layer");
     let before = CountEvents::default();

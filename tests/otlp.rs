@@ -270,8 +270,8 @@ async fn the_file_default_is_otlp_json_the_proto_types_decode() {
     let telemetry = Telemetry::builder("checkout")
         .env_source(env(&[("OBSERVE_EXPORT_DIR", &dir_s)]))
         .log_output(LogOutput::Sink(Arc::new(MemorySink::new())))
-        .with_span_processor(SimpleSpanProcessor::new(spans_mem.clone()))
-        .with_log_processor(SimpleLogProcessor::new(logs_mem.clone()))
+        .span_processor(SimpleSpanProcessor::new(spans_mem.clone()))
+        .log_processor(SimpleLogProcessor::new(logs_mem.clone()))
         .build()
         .expect("build");
     let (dispatch, guard) = telemetry.into_parts();

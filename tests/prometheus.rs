@@ -206,7 +206,7 @@ fn observe_instruments_have_the_collectors_names() {
     let exporter = PrometheusExporter::new();
     let reader = exporter.reader();
     let (text, _) = Harness::new("payments")
-        .configure(move |b| b.with_metric_reader(reader))
+        .configure(move |b| b.metric_reader(reader))
         .run(|| {
             let s = observe::signals::current().expect("signals");
             s.server_request("GET", "/pay".into(), Some(200), None, false, 0.012, None);
@@ -360,7 +360,7 @@ fn promtool_accepts_the_text_exposition() {
     let observe = PrometheusExporter::new();
     let reader = observe.reader();
     let (text, _) = Harness::new("payments")
-        .configure(move |b| b.with_metric_reader(reader))
+        .configure(move |b| b.metric_reader(reader))
         .run(|| {
             let s = observe::signals::current().expect("signals");
             s.server_request("GET", "/pay".into(), Some(200), None, false, 0.012, None);
@@ -576,7 +576,7 @@ async fn prometheus_scrapes_an_axum_app() {
         .log_output(observe::LogOutput::Sink(std::sync::Arc::new(
             observe::MemorySink::new(),
         )))
-        .with_metric_reader(exporter.reader())
+        .metric_reader(exporter.reader())
         .build()
         .expect("telemetry");
     // Current-thread runtime: the server's tasks run on this thread, under this dispatcher.

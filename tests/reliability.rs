@@ -224,7 +224,7 @@ async fn blocked_stdout_pipe_drops_and_counts_and_requests_go_on() {
     let (dispatch, guard) = Telemetry::builder("svc")
         .env_source(|_| None)
         .log_output(LogOutput::Sink(Arc::new(writer)))
-        .with_metric_reader(reader.clone())
+        .metric_reader(reader.clone())
         .build()
         .expect("telemetry")
         .into_parts();

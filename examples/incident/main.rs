@@ -235,8 +235,8 @@ async fn main() -> Result<(), scenario::BoxError> {
         .environment("demo")
         .pseudonym_key("incident-demo-pseudonym-key")
         .log_output(observe::LogOutput::Sink(sink))
-        .with_metric_reader(snapshot.clone())
-        .with_prometheus(&prom)
+        .metric_reader(snapshot.clone())
+        .prometheus(&prom)
         .export_dir(&export_dir)
         .init()?;
     let guard = Arc::new(guard);

@@ -1,5 +1,5 @@
 //! `SpanProcessor::on_end` on the recording thread: observe's
-//! `BatchSpanProcessor` against the OpenTelemetry SDK's, both with a no-op
+//! `SpanPipeline` against the OpenTelemetry SDK's, both with a no-op
 //! exporter, a 2048-span queue and batches of 512.
 //!
 //! - `accepted`: the queue has room (each timed run of 1024 spans is
@@ -20,7 +20,7 @@
 //! release profile; the spread between runs is as large as the gap.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use observe::export::{BatchConfig, BatchSpanProcessor};
+use observe::export::{BatchConfig, SpanPipeline};
 use observe::opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
@@ -83,7 +83,7 @@ fn span(i: u64) -> SpanData {
 }
 
 fn processors(exporter: &NoopExporter) -> Vec<(&'static str, Box<dyn SpanProcessor>)> {
-    let observe = BatchSpanProcessor::new(
+    let observe = SpanPipeline::new(
         exporter.clone(),
         BatchConfig::default()
             .max_queue_size(2048)

@@ -165,7 +165,7 @@ fn bench(c: &mut Criterion) {
             .log_output(observe::LogOutput::Sink(Arc::new(
                 observe::SyncWriter::new(sink()),
             )))
-            .with_span_processor(discard.clone())
+            .span_processor(discard.clone())
             .build()
             .expect("telemetry");
         let mut app = router().layer(observe::tower::ObserveLayer::new());

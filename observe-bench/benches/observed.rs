@@ -127,9 +127,9 @@ fn builder(disabled: bool, metrics: bool) -> TelemetryBuilder {
     let b = Telemetry::builder("bench")
         .env_source(move |k| (disabled && k == "OTEL_SDK_DISABLED").then(|| "true".to_owned()))
         .log_output(LogOutput::Sink(Arc::new(SyncWriter::new(std::io::sink()))))
-        .with_span_processor(Discard);
+        .span_processor(Discard);
     if metrics {
-        b.with_metric_reader(ManualReader::builder().build())
+        b.metric_reader(ManualReader::builder().build())
     } else {
         b
     }

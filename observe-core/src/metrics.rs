@@ -144,7 +144,7 @@ pub enum MetricValue {
 /// A metric reader whose current values can be read at any time as
 /// [`MetricPoint`]s (cumulative): what `observe::testing` and the incident
 /// example read. Pass a clone to
-/// [`TelemetryBuilder::with_metric_reader`](crate::TelemetryBuilder::with_metric_reader).
+/// [`TelemetryBuilder::metric_reader`](crate::TelemetryBuilder::metric_reader).
 #[derive(Debug, Clone)]
 pub struct SnapshotReader(Arc<ManualReader>);
 

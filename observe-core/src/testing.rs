@@ -170,9 +170,9 @@ impl Harness {
         let mut b = Telemetry::builder(self.service)
             .env_source(|k| (k == "RUST_LOG").then(|| "trace".to_owned()))
             .log_output(LogOutput::Sink(Arc::new(rec.sink.clone())))
-            .with_span_processor(SimpleSpanProcessor::new(rec.spans.clone()))
-            .with_log_processor(SimpleLogProcessor::new(rec.logs.clone()))
-            .with_metric_reader(rec.reader.clone());
+            .span_processor(SimpleSpanProcessor::new(rec.spans.clone()))
+            .log_processor(SimpleLogProcessor::new(rec.logs.clone()))
+            .metric_reader(rec.reader.clone());
         for f in self.configure {
             b = f(b);
         }

@@ -135,7 +135,7 @@ pub(crate) enum Control {
 
 /// Flush and shutdown of an observe pipeline, with a deadline (the guard's
 /// view of it; the SDK traits have no deadline for a flush).
-pub(crate) trait Pipeline: Send + Sync {
+pub(crate) trait PipelineControl: Send + Sync {
     fn stats(&self) -> Arc<DropStats>;
     /// Exports everything accepted so far; waits at most `timeout`.
     fn flush(&self, timeout: Duration) -> OTelSdkResult;
@@ -242,7 +242,7 @@ impl<T: Send + 'static> Queue<T> {
     }
 }
 
-impl<T: Send + 'static> Pipeline for Queue<T> {
+impl<T: Send + 'static> PipelineControl for Queue<T> {
     fn stats(&self) -> Arc<DropStats> {
         Arc::clone(&self.stats)
     }

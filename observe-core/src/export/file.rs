@@ -157,7 +157,7 @@ impl FileWriter {
 
 /// Writes spans to `<dir>/traces.jsonl` (one `ExportTraceServiceRequest`
 /// per batch and line). Use it behind a
-/// [`BatchSpanProcessor`](super::BatchSpanProcessor): `export` does blocking
+/// [`SpanPipeline`](super::SpanPipeline): `export` does blocking
 /// file I/O on the pipeline's thread.
 pub struct FileSpanExporter {
     w: FileWriter,
@@ -209,7 +209,7 @@ impl SpanExporter for FileSpanExporter {
 
 /// Writes log records to `<dir>/logs.jsonl` (one `ExportLogsServiceRequest`
 /// per batch and line). Use it behind a
-/// [`BatchLogProcessor`](super::BatchLogProcessor).
+/// [`LogPipeline`](super::LogPipeline).
 pub struct FileLogExporter {
     w: FileWriter,
 }

@@ -1,7 +1,7 @@
-//! [`BatchLogProcessor`]: OpenTelemetry log records into a bounded queue,
+//! [`LogPipeline`]: OpenTelemetry log records into a bounded queue,
 //! exported in batches on the pipeline's own thread.
 
-use super::batch::{BatchConfig, Export, Pipeline, Queue};
+use super::batch::{BatchConfig, Export, PipelineControl, Queue};
 use super::dropped::{DropReason, Signal};
 use crate::error::InitError;
 use opentelemetry::InstrumentationScope;
@@ -14,14 +14,14 @@ use std::time::Duration;
 type Item = Box<(SdkLogRecord, InstrumentationScope)>;
 
 /// observe's batch log-record processor: the log-record twin of
-/// [`BatchSpanProcessor`](super::BatchSpanProcessor), counting what it drops
+/// [`SpanPipeline`](super::SpanPipeline), counting what it drops
 /// in `observe.telemetry.dropped{signal="logs"}`.
 #[derive(Clone, Debug)]
-pub struct BatchLogProcessor {
+pub struct LogPipeline {
     queue: Arc<Queue<Item>>,
 }
 
-impl BatchLogProcessor {
+impl LogPipeline {
     /// Starts the pipeline's thread with `exporter`.
     pub fn new<E: LogExporter + 'static>(
         exporter: E,
@@ -38,13 +38,13 @@ impl BatchLogProcessor {
         F: FnOnce() -> Result<E, String> + Send + 'static,
     {
         let queue = Queue::start(Signal::Logs, config, move || make().map(LogExport))?;
-        Ok(BatchLogProcessor {
+        Ok(LogPipeline {
             queue: Arc::new(queue),
         })
     }
 
-    pub(crate) fn pipeline(&self) -> Arc<dyn Pipeline> {
-        Arc::clone(&self.queue) as Arc<dyn Pipeline>
+    pub(crate) fn pipeline(&self) -> Arc<dyn PipelineControl> {
+        Arc::clone(&self.queue) as Arc<dyn PipelineControl>
     }
 
     /// Items dropped so far for `reason` (what `observe.telemetry.dropped` reports).
@@ -74,7 +74,7 @@ impl<E: LogExporter + 'static> Export<Item> for LogExport<E> {
     }
 }
 
-impl LogProcessor for BatchLogProcessor {
+impl LogProcessor for LogPipeline {
     /// Called on the thread that logged (a request's, usually), by the
     /// logger observe's layer writes to. Never blocks: one copy of the record
     /// goes into the bounded queue with one `try_send`, or is dropped and counted.

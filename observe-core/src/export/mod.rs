@@ -15,9 +15,9 @@
 //! ```text
 //!  request threads (never block)             observe-export-traces / -logs / -metrics
 //!  ─────────────────────────────             (one thread each, a current-thread tokio runtime)
-//!  span closes ─▶ TelemetryLayer ─▶ BatchSpanProcessor::on_end ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / traces.jsonl
-//!  event       ─▶ TelemetryLayer ─▶ SdkLogger ─▶ BatchLogProcessor::emit ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / logs.jsonl
-//!  counter.add ─▶ SdkMeterProvider (atomics)           PeriodicReader: every 60 s collect ─▶ OTLP
+//!  span closes ─▶ TelemetryLayer ─▶ SpanPipeline::on_end ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / traces.jsonl
+//!  event       ─▶ TelemetryLayer ─▶ SdkLogger ─▶ LogPipeline::emit ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / logs.jsonl
+//!  counter.add ─▶ SdkMeterProvider (atomics)           MetricPipeline: every 60 s collect ─▶ OTLP
 //!                        │ queue full                         │ export failed / deadline passed
 //!                        ▼                                    ▼
 //!        observe.telemetry.dropped{signal, reason}  +  `telemetry_dropped` log line (≤ 1 per signal per minute)
@@ -47,7 +47,7 @@
 //! builder given a test environment (`env_source` of the `testing`
 //! feature; the test harness uses `|_| None`) write no files
 //! unless a folder is named. Processors added with
-//! [`with_span_processor`](crate::TelemetryBuilder::with_span_processor) and
+//! [`span_processor`](crate::TelemetryBuilder::span_processor) and
 //! friends run in addition.
 //!
 //! # What is counted
@@ -72,10 +72,10 @@ pub mod tail;
 
 pub use batch::BatchConfig;
 pub use dropped::{DropReason, Signal};
-pub use log::BatchLogProcessor;
-pub use metric::PeriodicReader;
+pub use log::LogPipeline;
+pub use metric::MetricPipeline;
 pub use otlp::{Protocol, DEFAULT_OTLP_TIMEOUT};
-pub use span::BatchSpanProcessor;
+pub use span::SpanPipeline;
 
 use dropped::DropStats;
 use opentelemetry::metrics::{Meter, ObservableCounter};

@@ -1,7 +1,7 @@
-//! [`BatchSpanProcessor`]: ended spans into a bounded queue, exported in
+//! [`SpanPipeline`]: ended spans into a bounded queue, exported in
 //! batches on the pipeline's own thread.
 
-use super::batch::{BatchConfig, Export, Pipeline, Queue};
+use super::batch::{BatchConfig, Export, PipelineControl, Queue};
 use super::dropped::{DropReason, Signal};
 use crate::error::InitError;
 use opentelemetry::Context;
@@ -21,20 +21,20 @@ use std::time::Duration;
 ///
 /// ```no_run
 /// # fn main() -> Result<(), observe_core::InitError> {
-/// use observe_core::export::{BatchConfig, BatchSpanProcessor};
+/// use observe_core::export::{BatchConfig, SpanPipeline};
 /// let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
-/// let processor = BatchSpanProcessor::new(exporter, BatchConfig::default())?;
+/// let processor = SpanPipeline::new(exporter, BatchConfig::default())?;
 /// let _telemetry = observe_core::Telemetry::builder("checkout")
-///     .with_span_processor(processor)
+///     .span_processor(processor)
 ///     .build()?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
-pub struct BatchSpanProcessor {
+pub struct SpanPipeline {
     queue: Arc<Queue<SpanData>>,
 }
 
-impl BatchSpanProcessor {
+impl SpanPipeline {
     /// Starts the pipeline's thread with `exporter`.
     pub fn new<E: SpanExporter + 'static>(
         exporter: E,
@@ -52,13 +52,13 @@ impl BatchSpanProcessor {
         F: FnOnce() -> Result<E, String> + Send + 'static,
     {
         let queue = Queue::start(Signal::Traces, config, move || make().map(SpanExport))?;
-        Ok(BatchSpanProcessor {
+        Ok(SpanPipeline {
             queue: Arc::new(queue),
         })
     }
 
-    pub(crate) fn pipeline(&self) -> Arc<dyn Pipeline> {
-        Arc::clone(&self.queue) as Arc<dyn Pipeline>
+    pub(crate) fn pipeline(&self) -> Arc<dyn PipelineControl> {
+        Arc::clone(&self.queue) as Arc<dyn PipelineControl>
     }
 
     /// Items dropped so far for `reason` (what `observe.telemetry.dropped` reports).
@@ -83,7 +83,7 @@ impl<E: SpanExporter + 'static> Export<SpanData> for SpanExport<E> {
     }
 }
 
-impl SpanProcessor for BatchSpanProcessor {
+impl SpanProcessor for SpanPipeline {
     /// Does nothing (spans are handled when they end).
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 

@@ -132,7 +132,9 @@ impl Builders<'_> {
     }
 }
 
-/// The golden-signal instruments of one telemetry instance.
+/// The golden-signal instruments of one telemetry instance, made by the
+/// builder; reach the current one with [`current`] (what observe's layers
+/// and the synthetic runner record into).
 #[derive(Debug)]
 pub struct Signals {
     server_duration: Histogram<f64>,
@@ -155,7 +157,8 @@ pub struct Signals {
     exemplars: Option<crate::exemplars::Exemplars>,
 }
 
-/// Trace and span id of the span a measurement belongs to (sampled spans only).
+/// Trace and span id of the span a measurement belongs to (sampled spans
+/// only), for exemplars: what [`SpanHandle::sampled_ids`](crate::span::SpanHandle::sampled_ids) returns.
 pub type SpanIds = Option<([u8; 16], [u8; 8])>;
 
 impl Signals {
@@ -382,7 +385,8 @@ impl Signals {
     }
 }
 
-/// `observed.*` instruments bound to one function (see [`Signals::bind_observed`]).
+/// `observed.*` instruments bound to one function, from
+/// [`Signals::bind_observed`] (what `#[observed]` call sites keep).
 pub struct ObservedBound {
     function: &'static str,
     namespace: &'static str,

@@ -8,8 +8,8 @@ use super::{
     Telemetry, TelemetryGuard, DEFAULT_CARDINALITY_LIMIT, DEFAULT_LOG_BUFFER, DEFAULT_VALUE_CAP,
 };
 use crate::error::InitError;
-use crate::export::batch::Pipeline;
-use crate::export::{BatchConfig, BatchLogProcessor, BatchSpanProcessor, PeriodicReader, Protocol};
+use crate::export::batch::PipelineControl;
+use crate::export::{BatchConfig, LogPipeline, MetricPipeline, Protocol, SpanPipeline};
 use crate::ids::IdSource;
 use crate::layer::Clock;
 use crate::layer::TelemetryLayer;
@@ -22,7 +22,6 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::logs::LogProcessor;
 use opentelemetry_sdk::metrics::MeterProviderBuilder;
 use opentelemetry_sdk::trace::SpanProcessor;
-use std::any::Any;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,9 +57,16 @@ impl fmt::Debug for LogOutput {
 
 pub(super) type MeterHook = Box<dyn FnOnce(MeterProviderBuilder) -> MeterProviderBuilder + Send>;
 /// A span processor, with observe's pipeline behind it if it is one of observe's.
-pub(super) type SpanProcessorEntry = (Box<dyn SpanProcessor>, Option<Arc<dyn Pipeline>>);
+pub(super) type SpanProcessorEntry = (Box<dyn SpanProcessor>, Option<Arc<dyn PipelineControl>>);
 
 /// Configures and starts observe. Values set here override the environment.
+///
+/// Setters follow one convention (here and in every builder of observe):
+/// a setting's name sets it, the last call winning (`log_output`,
+/// `sampler`); an item's singular name adds one more of it
+/// (`span_processor`, `otlp_header`, `resource_attribute`, `redact_field`);
+/// the plural replaces the whole list (`redact_fields`). Configuration
+/// types are called `*Config`.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), observe_core::InitError> {
@@ -101,7 +107,7 @@ pub struct TelemetryBuilder {
     pub(super) exemplars: Option<crate::exemplars::Exemplars>,
     /// observe's own pipelines among the processors and readers, in
     /// shutdown order (traces, logs, metrics).
-    pub(super) pipelines: Vec<Arc<dyn Pipeline>>,
+    pub(super) pipelines: Vec<Arc<dyn PipelineControl>>,
     pub(super) foreign_log_processors: bool,
     pub(super) foreign_metric_readers: bool,
     pub(super) resource_attributes: Vec<KeyValue>,
@@ -234,13 +240,9 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Adds names to the deny-list.
-    pub fn also_redact<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.deny_list.extend(names.into_iter().map(Into::into));
+    /// Adds a name to the deny-list.
+    pub fn redact_field(mut self, name: impl Into<String>) -> Self {
+        self.deny_list.push(name.into());
         self
     }
 
@@ -321,33 +323,41 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Adds a span processor (an exporter pipeline) receiving every recorded span.
-    /// An observe [`BatchSpanProcessor`] is flushed within the guard's
-    /// deadline and counted in `observe.telemetry.dropped`.
-    pub fn with_span_processor<P: SpanProcessor + 'static>(mut self, p: P) -> Self {
-        let ours = (&p as &dyn Any)
-            .downcast_ref::<BatchSpanProcessor>()
-            .map(BatchSpanProcessor::pipeline);
-        self.span_processors.push((Box::new(p), ours));
+    /// Adds one of observe's span pipelines (an exporter behind a bounded
+    /// queue): flushed within the guard's deadline, and what it drops is
+    /// counted in `observe.telemetry.dropped`.
+    pub fn span_pipeline(mut self, p: SpanPipeline) -> Self {
+        self.add_span_pipeline(p);
         self
     }
 
-    /// Adds a log-record processor: events also go out as OpenTelemetry log records.
-    pub fn with_log_processor<P: LogProcessor + 'static>(mut self, p: P) -> Self {
-        match (&p as &dyn Any).downcast_ref::<BatchLogProcessor>() {
-            Some(b) => self.pipelines.push(b.pipeline()),
-            None => self.foreign_log_processors = true,
-        }
+    /// Adds any other span processor (the SDK's, your own) receiving every
+    /// recorded span; the guard flushes and shuts it down through the
+    /// `SpanProcessor` trait.
+    pub fn span_processor<P: SpanProcessor + 'static>(mut self, p: P) -> Self {
+        self.span_processors.push((Box::new(p), None));
+        self
+    }
+
+    /// Adds one of observe's log-record pipelines: events also go out as
+    /// OpenTelemetry log records, flushed within the guard's deadline and
+    /// counted in `observe.telemetry.dropped`.
+    pub fn log_pipeline(mut self, p: LogPipeline) -> Self {
+        self.add_log_pipeline(p);
+        self
+    }
+
+    /// Adds any other log-record processor: events also go out as
+    /// OpenTelemetry log records.
+    pub fn log_processor<P: LogProcessor + 'static>(mut self, p: P) -> Self {
+        self.foreign_log_processors = true;
         self.log_processors.push(Box::new(LogProcessorHolder(p)));
         self
     }
 
     /// Exposes the metrics through `exporter` (mount `exporter.service()` at
     /// `/metrics`), with `trace_id` exemplars on the duration histograms.
-    pub fn with_prometheus(
-        mut self,
-        exporter: &crate::export::prometheus::PrometheusExporter,
-    ) -> Self {
+    pub fn prometheus(mut self, exporter: &crate::export::prometheus::PrometheusExporter) -> Self {
         let reader = exporter.reader();
         self.meter_hooks
             .push(Box::new(move |b| b.with_reader(reader)));
@@ -362,15 +372,21 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Adds a metric reader (a periodic exporter, a manual reader).
-    pub fn with_metric_reader<R: opentelemetry_sdk::metrics::reader::MetricReader>(
+    /// Adds one of observe's metric pipelines (a periodic exporter on its
+    /// own thread): flushed within the guard's deadline, failed exports
+    /// counted in `observe.telemetry.dropped`.
+    pub fn metric_pipeline(mut self, p: MetricPipeline) -> Self {
+        self.pipelines.push(p.pipeline());
+        self.meter_hooks.push(Box::new(move |b| b.with_reader(p)));
+        self
+    }
+
+    /// Adds any other metric reader (the SDK's periodic reader, a manual reader).
+    pub fn metric_reader<R: opentelemetry_sdk::metrics::reader::MetricReader>(
         mut self,
         r: R,
     ) -> Self {
-        match (&r as &dyn Any).downcast_ref::<PeriodicReader>() {
-            Some(p) => self.pipelines.push(p.pipeline()),
-            None => self.foreign_metric_readers = true,
-        }
+        self.foreign_metric_readers = true;
         self.meter_hooks.push(Box::new(move |b| b.with_reader(r)));
         self
     }
@@ -397,7 +413,7 @@ impl TelemetryBuilder {
 
     /// Tail-samples traces before every span processor (observe's OTLP and
     /// file pipelines and those added with
-    /// [`with_span_processor`](Self::with_span_processor)): every error,
+    /// [`span_processor`](Self::span_processor)): every error,
     /// slow and synthetic trace is kept whole, plus `config`'s share of the
     /// rest (`observe::export::tail`, docs/sampling.md). The guard decides
     /// what is pending before it flushes or shuts the pipelines down.
@@ -491,12 +507,12 @@ impl TelemetryBuilder {
         Ok((built.layer, built.guard))
     }
 
-    pub(super) fn add_span_pipeline(&mut self, p: BatchSpanProcessor) {
+    pub(super) fn add_span_pipeline(&mut self, p: SpanPipeline) {
         let pipeline = p.pipeline();
         self.span_processors.push((Box::new(p), Some(pipeline)));
     }
 
-    pub(super) fn add_log_pipeline(&mut self, p: BatchLogProcessor) {
+    pub(super) fn add_log_pipeline(&mut self, p: LogPipeline) {
         self.pipelines.push(p.pipeline());
         self.log_processors.push(Box::new(LogProcessorHolder(p)));
     }

@@ -5,7 +5,7 @@
 
 use super::DEFAULT_SHUTDOWN_DEADLINE;
 use crate::error::ShutdownError;
-use crate::export::batch::Pipeline;
+use crate::export::batch::PipelineControl;
 use crate::export::prometheus::ServerHandle;
 use crate::export::tail::TailInstruments;
 use crate::export::Signal;
@@ -30,7 +30,7 @@ pub struct TelemetryGuard {
     /// Span processors that are not observe pipelines (flushed through the trait).
     foreign_span_processors: Vec<Arc<dyn SpanProcessor>>,
     /// observe's pipelines: traces, then logs, then metrics.
-    pipelines: Vec<Arc<dyn Pipeline>>,
+    pipelines: Vec<Arc<dyn PipelineControl>>,
     foreign_log_processors: bool,
     foreign_metric_readers: bool,
     _dropped_counter: Option<ObservableCounter<u64>>,
@@ -50,7 +50,7 @@ pub(super) struct GuardParts {
     pub(super) shared: Arc<Shared>,
     pub(super) tail: Option<Arc<dyn SpanProcessor>>,
     pub(super) foreign_span_processors: Vec<Arc<dyn SpanProcessor>>,
-    pub(super) pipelines: Vec<Arc<dyn Pipeline>>,
+    pub(super) pipelines: Vec<Arc<dyn PipelineControl>>,
     pub(super) foreign_log_processors: bool,
     pub(super) foreign_metric_readers: bool,
     pub(super) dropped_counter: Option<ObservableCounter<u64>>,

@@ -18,13 +18,13 @@ use super::guard::{GuardParts, TelemetryGuard};
 use super::otlp::{self, Destination};
 use super::resource::{self, Declared};
 use crate::error::InitError;
-use crate::export::batch::Pipeline;
+use crate::export::batch::PipelineControl;
 use crate::export::file::{FileLogExporter, FileSpanExporter};
 use crate::export::prometheus::{PrometheusExporter, ServerHandle};
 use crate::export::tail::{TailCounters, TailInstruments, TailSampling};
 use crate::export::{
-    BatchConfig, BatchLogProcessor, BatchSpanProcessor, PeriodicReader, Signal,
-    DEFAULT_METRIC_INTERVAL, DEFAULT_METRIC_TIMEOUT,
+    BatchConfig, LogPipeline, MetricPipeline, Signal, SpanPipeline, DEFAULT_METRIC_INTERVAL,
+    DEFAULT_METRIC_TIMEOUT,
 };
 use crate::filter::LogFilter;
 use crate::layer::{Shared, SharedParts, TelemetryLayer, TracePipeline};
@@ -70,7 +70,7 @@ struct Traces {
     /// Processors that are not observe pipelines (flushed through the trait).
     foreign: Vec<Arc<dyn SpanProcessor>>,
     /// observe's span pipelines among the processors.
-    pipelines: Vec<Arc<dyn Pipeline>>,
+    pipelines: Vec<Arc<dyn PipelineControl>>,
     provider: Option<SdkTracerProvider>,
 }
 
@@ -306,7 +306,7 @@ impl TelemetryBuilder {
         match dest.first() {
             Some(Destination::Otlp(t)) => {
                 let t = t.clone();
-                let p = BatchSpanProcessor::with_exporter_factory(
+                let p = SpanPipeline::with_exporter_factory(
                     move || crate::export::otlp::span_exporter(&t),
                     trace_cfg,
                 )?;
@@ -314,7 +314,7 @@ impl TelemetryBuilder {
             }
             Some(Destination::Default) => {
                 if let Some(dir) = &export_dir {
-                    let p = BatchSpanProcessor::new(FileSpanExporter::new(dir.clone()), trace_cfg)?;
+                    let p = SpanPipeline::new(FileSpanExporter::new(dir.clone()), trace_cfg)?;
                     self.add_span_pipeline(p);
                 }
             }
@@ -323,7 +323,7 @@ impl TelemetryBuilder {
         match dest.get(1) {
             Some(Destination::Otlp(t)) => {
                 let t = t.clone();
-                let p = BatchLogProcessor::with_exporter_factory(
+                let p = LogPipeline::with_exporter_factory(
                     move || crate::export::otlp::log_exporter(&t),
                     log_cfg,
                 )?;
@@ -331,7 +331,7 @@ impl TelemetryBuilder {
             }
             Some(Destination::Default) => {
                 if let Some(dir) = &export_dir {
-                    let p = BatchLogProcessor::new(FileLogExporter::new(dir.clone()), log_cfg)?;
+                    let p = LogPipeline::new(FileLogExporter::new(dir.clone()), log_cfg)?;
                     self.add_log_pipeline(p);
                 }
             }
@@ -346,7 +346,7 @@ impl TelemetryBuilder {
                 .unwrap_or(DEFAULT_METRIC_INTERVAL);
             let timeout =
                 millis(lookup, "OTEL_METRIC_EXPORT_TIMEOUT").unwrap_or(DEFAULT_METRIC_TIMEOUT);
-            let r = PeriodicReader::with_exporter_factory(
+            let r = MetricPipeline::with_exporter_factory(
                 move || crate::export::otlp::metric_exporter(&t, temporality),
                 temporality,
                 interval,
@@ -401,7 +401,10 @@ impl TelemetryBuilder {
 
     /// observe's pipelines in shutdown order: traces, then logs, then
     /// metrics (whose last export carries `observe.telemetry.dropped`).
-    fn pipelines_in_shutdown_order(&mut self, traces: &mut Traces) -> Vec<Arc<dyn Pipeline>> {
+    fn pipelines_in_shutdown_order(
+        &mut self,
+        traces: &mut Traces,
+    ) -> Vec<Arc<dyn PipelineControl>> {
         let mut pipelines = std::mem::take(&mut traces.pipelines);
         let (logs, metrics): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pipelines)
             .into_iter()
@@ -417,7 +420,7 @@ impl TelemetryBuilder {
         &mut self,
         resource: &Resource,
         traces: &Traces,
-        pipelines: &[Arc<dyn Pipeline>],
+        pipelines: &[Arc<dyn PipelineControl>],
         sink: &Arc<dyn LineSink>,
     ) -> Result<Metrics, InitError> {
         let exporter_error = |e: &dyn std::fmt::Display| InitError::Exporter {

@@ -19,7 +19,7 @@ pub struct TailSamplingConfig {
     /// Most traces buffered at once; a new trace beyond it is decided at once.
     pub num_traces: usize,
     /// How many recent decisions are remembered for late spans.
-    pub decision_cache: DecisionCacheCfg,
+    pub decision_cache: DecisionCacheConfig,
     /// The policies, in order (the first sampling one is the reported reason).
     pub policies: Vec<Policy>,
     /// Observe only: longest wait for a local root after a trace's first span.
@@ -34,7 +34,7 @@ impl Default for TailSamplingConfig {
         TailSamplingConfig {
             decision_wait: DEFAULT_DECISION_WAIT,
             num_traces: DEFAULT_NUM_TRACES,
-            decision_cache: DecisionCacheCfg::default(),
+            decision_cache: DecisionCacheConfig::default(),
             policies: default_policies(),
             root_wait: DEFAULT_ROOT_WAIT,
             max_spans_per_trace: DEFAULT_MAX_SPANS_PER_TRACE,
@@ -44,16 +44,16 @@ impl Default for TailSamplingConfig {
 
 /// `decision_cache`: sizes of the two caches of recent decisions (0 disables one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DecisionCacheCfg {
+pub struct DecisionCacheConfig {
     /// Trace ids kept.
     pub sampled_cache_size: usize,
     /// Trace ids dropped.
     pub non_sampled_cache_size: usize,
 }
 
-impl Default for DecisionCacheCfg {
+impl Default for DecisionCacheConfig {
     fn default() -> Self {
-        DecisionCacheCfg {
+        DecisionCacheConfig {
             sampled_cache_size: DEFAULT_SAMPLED_CACHE_SIZE,
             non_sampled_cache_size: DEFAULT_NON_SAMPLED_CACHE_SIZE,
         }
@@ -88,21 +88,21 @@ pub enum PolicyKind {
     /// `always_sample`.
     AlwaysSample,
     /// `status_code`.
-    StatusCode(StatusCodeCfg),
+    StatusCode(StatusCodeConfig),
     /// `latency`.
-    Latency(LatencyCfg),
+    Latency(LatencyConfig),
     /// `string_attribute` (exact values; no regex).
-    StringAttribute(StringAttributeCfg),
+    StringAttribute(StringAttributeConfig),
     /// `boolean_attribute`.
-    BooleanAttribute(BooleanAttributeCfg),
+    BooleanAttribute(BooleanAttributeConfig),
     /// `numeric_attribute` (integer attributes).
-    NumericAttribute(NumericAttributeCfg),
+    NumericAttribute(NumericAttributeConfig),
     /// `probabilistic`.
-    Probabilistic(ProbabilisticCfg),
+    Probabilistic(ProbabilisticConfig),
     /// `and`: samples when every sub-policy does.
-    And(AndCfg),
+    And(AndConfig),
     /// `drop`: drops the trace when every sub-policy samples it.
-    Drop(DropCfg),
+    Drop(DropConfig),
 }
 
 impl PolicyKind {
@@ -154,14 +154,14 @@ impl StatusCode {
 
 /// `status_code: { status_codes: [...] }`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StatusCodeCfg {
+pub struct StatusCodeConfig {
     /// Keep when any span has one of these.
     pub status_codes: Vec<StatusCode>,
 }
 
 /// `latency: { threshold_ms, upper_threshold_ms }`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LatencyCfg {
+pub struct LatencyConfig {
     /// Keep when the trace lasted at least this long (without an upper bound).
     pub threshold_ms: u64,
     /// When not 0: keep when `threshold_ms < duration <= upper_threshold_ms`.
@@ -170,7 +170,7 @@ pub struct LatencyCfg {
 
 /// `string_attribute: { key, values }`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StringAttributeCfg {
+pub struct StringAttributeConfig {
     /// The attribute (span or resource).
     pub key: String,
     /// Keep when its string value is one of these.
@@ -179,7 +179,7 @@ pub struct StringAttributeCfg {
 
 /// `boolean_attribute: { key, value }`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BooleanAttributeCfg {
+pub struct BooleanAttributeConfig {
     /// The attribute (span or resource).
     pub key: String,
     /// Keep when its boolean value is this.
@@ -188,7 +188,7 @@ pub struct BooleanAttributeCfg {
 
 /// `numeric_attribute: { key, min_value, max_value }`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NumericAttributeCfg {
+pub struct NumericAttributeConfig {
     /// The attribute (span or resource), an integer.
     pub key: String,
     /// Inclusive lower bound.
@@ -199,21 +199,21 @@ pub struct NumericAttributeCfg {
 
 /// `probabilistic: { sampling_percentage }`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct ProbabilisticCfg {
+pub struct ProbabilisticConfig {
     /// Share of trace ids kept, 0 to 100 (the TraceIdRatio rule, not the Collector's hash).
     pub sampling_percentage: f64,
 }
 
 /// `and: { and_sub_policy: [...] }`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct AndCfg {
+pub struct AndConfig {
     /// Every one must sample the trace.
     pub and_sub_policy: Vec<Policy>,
 }
 
 /// `drop: { drop_sub_policy: [...] }`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct DropCfg {
+pub struct DropConfig {
     /// When every one samples the trace, it is dropped, whatever other policies say.
     pub drop_sub_policy: Vec<Policy>,
 }
@@ -231,7 +231,7 @@ impl Policy {
     ) -> Self {
         Self::new(
             name,
-            PolicyKind::StatusCode(StatusCodeCfg {
+            PolicyKind::StatusCode(StatusCodeConfig {
                 status_codes: status_codes.into_iter().collect(),
             }),
         )
@@ -241,7 +241,7 @@ impl Policy {
     pub fn latency(name: impl Into<String>, threshold_ms: u64) -> Self {
         Self::new(
             name,
-            PolicyKind::Latency(LatencyCfg {
+            PolicyKind::Latency(LatencyConfig {
                 threshold_ms,
                 upper_threshold_ms: 0,
             }),
@@ -256,7 +256,7 @@ impl Policy {
     ) -> Self {
         Self::new(
             name,
-            PolicyKind::StringAttribute(StringAttributeCfg {
+            PolicyKind::StringAttribute(StringAttributeConfig {
                 key: key.into(),
                 values: values.into_iter().map(Into::into).collect(),
             }),
@@ -267,7 +267,7 @@ impl Policy {
     pub fn boolean_attribute(name: impl Into<String>, key: impl Into<String>, value: bool) -> Self {
         Self::new(
             name,
-            PolicyKind::BooleanAttribute(BooleanAttributeCfg {
+            PolicyKind::BooleanAttribute(BooleanAttributeConfig {
                 key: key.into(),
                 value,
             }),
@@ -283,7 +283,7 @@ impl Policy {
     ) -> Self {
         Self::new(
             name,
-            PolicyKind::NumericAttribute(NumericAttributeCfg {
+            PolicyKind::NumericAttribute(NumericAttributeConfig {
                 key: key.into(),
                 min_value,
                 max_value,
@@ -295,7 +295,7 @@ impl Policy {
     pub fn probabilistic(name: impl Into<String>, sampling_percentage: f64) -> Self {
         Self::new(
             name,
-            PolicyKind::Probabilistic(ProbabilisticCfg {
+            PolicyKind::Probabilistic(ProbabilisticConfig {
                 sampling_percentage,
             }),
         )
@@ -305,7 +305,7 @@ impl Policy {
     pub fn and(name: impl Into<String>, sub: impl IntoIterator<Item = Policy>) -> Self {
         Self::new(
             name,
-            PolicyKind::And(AndCfg {
+            PolicyKind::And(AndConfig {
                 and_sub_policy: sub.into_iter().collect(),
             }),
         )
@@ -315,7 +315,7 @@ impl Policy {
     pub fn drop(name: impl Into<String>, sub: impl IntoIterator<Item = Policy>) -> Self {
         Self::new(
             name,
-            PolicyKind::Drop(DropCfg {
+            PolicyKind::Drop(DropConfig {
                 drop_sub_policy: sub.into_iter().collect(),
             }),
         )

@@ -60,7 +60,7 @@
 //!                                             keep ────────────────────┤
 //!                                             drop ─▶ counted          ▼
 //!                          downstream.on_end(span) for every span of the trace, in end order
-//!                          (usually a BatchSpanProcessor ▶ OTLP exporter)
+//!                          (usually observe's SpanPipeline ▶ OTLP exporter)
 //! ```
 //!
 //! # When a trace is decided

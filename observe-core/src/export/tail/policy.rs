@@ -1,6 +1,6 @@
 //! Compiled policies: a configuration checked once and turned into rules evaluated per trace.
 
-use super::config::{AndCfg, DropCfg, Policy, PolicyKind, StatusCode, TailSamplingError};
+use super::config::{AndConfig, DropConfig, Policy, PolicyKind, StatusCode, TailSamplingError};
 use crate::sampler::ratio_decision;
 use opentelemetry::{Key, Value};
 use opentelemetry_sdk::trace::SpanData;
@@ -109,10 +109,10 @@ pub(super) fn compile(p: &Policy, nested: bool) -> Result<Rule, TailSamplingErro
             }
             Rule::Ratio((pct / 100.0).min(1.0))
         }
-        PolicyKind::And(AndCfg {
+        PolicyKind::And(AndConfig {
             and_sub_policy: sub,
         })
-        | PolicyKind::Drop(DropCfg {
+        | PolicyKind::Drop(DropConfig {
             drop_sub_policy: sub,
         }) => {
             if nested {

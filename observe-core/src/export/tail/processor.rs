@@ -1,6 +1,6 @@
 //! [`TailSampling`], the span processor, and its builder.
 
-use super::config::{DecisionCacheCfg, Policy, TailSamplingConfig, TailSamplingError};
+use super::config::{DecisionCacheConfig, Policy, TailSamplingConfig, TailSamplingError};
 use super::counters::TailCounters;
 use super::policy::Rules;
 use super::state::{lock, read, run, write, Decisions, IdHash, Inner, Shard, Worker};
@@ -113,7 +113,7 @@ impl TailSamplingBuilder {
         sampled_cache_size: usize,
         non_sampled_cache_size: usize,
     ) -> Self {
-        self.config.decision_cache = DecisionCacheCfg {
+        self.config.decision_cache = DecisionCacheConfig {
             sampled_cache_size,
             non_sampled_cache_size,
         };

@@ -50,7 +50,7 @@ fn latency_bounds_are_the_collectors() {
     let lat = |lo, hi| {
         Policy::new(
             "l",
-            PolicyKind::Latency(LatencyCfg {
+            PolicyKind::Latency(LatencyConfig {
                 threshold_ms: lo,
                 upper_threshold_ms: hi,
             }),
@@ -258,7 +258,7 @@ fn policy_from_yaml(p: &Yaml) -> Policy {
     let key = || text(&cfg["key"], "key");
     let kind = match ty.as_str() {
         "always_sample" => PolicyKind::AlwaysSample,
-        "status_code" => PolicyKind::StatusCode(StatusCodeCfg {
+        "status_code" => PolicyKind::StatusCode(StatusCodeConfig {
             status_codes: cfg["status_codes"]
                 .as_vec()
                 .expect("status_codes is a list")
@@ -271,15 +271,15 @@ fn policy_from_yaml(p: &Yaml) -> Policy {
                 })
                 .collect(),
         }),
-        "latency" => PolicyKind::Latency(LatencyCfg {
+        "latency" => PolicyKind::Latency(LatencyConfig {
             threshold_ms: cfg["threshold_ms"].as_i64().expect("threshold_ms") as u64,
             upper_threshold_ms: cfg["upper_threshold_ms"].as_i64().unwrap_or(0) as u64,
         }),
-        "boolean_attribute" => PolicyKind::BooleanAttribute(BooleanAttributeCfg {
+        "boolean_attribute" => PolicyKind::BooleanAttribute(BooleanAttributeConfig {
             key: key(),
             value: cfg["value"].as_bool().expect("value is a boolean"),
         }),
-        "string_attribute" => PolicyKind::StringAttribute(StringAttributeCfg {
+        "string_attribute" => PolicyKind::StringAttribute(StringAttributeConfig {
             key: key(),
             values: cfg["values"]
                 .as_vec()
@@ -288,16 +288,16 @@ fn policy_from_yaml(p: &Yaml) -> Policy {
                 .map(|v| text(v, "value"))
                 .collect(),
         }),
-        "numeric_attribute" => PolicyKind::NumericAttribute(NumericAttributeCfg {
+        "numeric_attribute" => PolicyKind::NumericAttribute(NumericAttributeConfig {
             key: key(),
             min_value: cfg["min_value"].as_i64(),
             max_value: cfg["max_value"].as_i64(),
         }),
-        "probabilistic" => PolicyKind::Probabilistic(ProbabilisticCfg {
+        "probabilistic" => PolicyKind::Probabilistic(ProbabilisticConfig {
             sampling_percentage: number(&cfg["sampling_percentage"])
                 .expect("sampling_percentage is a number"),
         }),
-        "and" => PolicyKind::And(AndCfg {
+        "and" => PolicyKind::And(AndConfig {
             and_sub_policy: cfg["and_sub_policy"]
                 .as_vec()
                 .expect("and_sub_policy")
@@ -305,7 +305,7 @@ fn policy_from_yaml(p: &Yaml) -> Policy {
                 .map(policy_from_yaml)
                 .collect(),
         }),
-        "drop" => PolicyKind::Drop(DropCfg {
+        "drop" => PolicyKind::Drop(DropConfig {
             drop_sub_policy: cfg["drop_sub_policy"]
                 .as_vec()
                 .expect("drop_sub_policy")
