@@ -6,6 +6,13 @@ use std::time::Duration;
 
 /// Escapes `value` for use inside a double-quoted PromQL string literal.
 pub(crate) fn quote(value: &str) -> String {
+    quote_escaping(value, char::is_control)
+}
+
+/// `value` double-quoted with C-style escapes (`\\`, `\"`, `\n`, `\r`,
+/// `\t`) and `\uXXXX` for every other character `escape` selects: the
+/// string syntax PromQL and YAML share.
+pub(crate) fn quote_escaping(value: &str, escape: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
@@ -15,7 +22,7 @@ pub(crate) fn quote(value: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            c if escape(c) => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),

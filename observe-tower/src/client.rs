@@ -130,20 +130,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Gateway<S> {
 }
 
 impl<S> Gateway<S> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    crate::macros::inner_service_accessors!();
 }
 
 pub(crate) struct CallGuard {

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+mod macros;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 pub mod server;

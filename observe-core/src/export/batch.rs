@@ -111,6 +111,50 @@ impl BatchConfig {
     }
 }
 
+/// The constructors and accessors of a pipeline type over a [`Queue`]:
+/// `new(exporter, config)`, `with_exporter_factory(make, config)`,
+/// `dropped(reason)` and the guard's `pipeline()` handle.
+macro_rules! queue_pipeline {
+    ($ty:ident, $item:ty, $signal:expr, $exporter:path, $export:ident) => {
+        impl $ty {
+            /// Starts the pipeline's thread with `exporter`.
+            pub fn new<E: $exporter + 'static>(
+                exporter: E,
+                config: BatchConfig,
+            ) -> Result<Self, InitError> {
+                Self::with_exporter_factory(move || Ok(exporter), config)
+            }
+
+            /// Starts the pipeline's thread and builds the exporter there,
+            /// inside its tokio runtime (what a tonic exporter needs); an
+            /// `Err` becomes [`InitError::Exporter`].
+            pub fn with_exporter_factory<E, F>(
+                make: F,
+                config: BatchConfig,
+            ) -> Result<Self, InitError>
+            where
+                E: $exporter + 'static,
+                F: FnOnce() -> Result<E, String> + Send + 'static,
+            {
+                let queue = Queue::<$item>::start($signal, config, move || make().map($export))?;
+                Ok($ty {
+                    queue: Arc::new(queue),
+                })
+            }
+
+            pub(crate) fn pipeline(&self) -> Arc<dyn PipelineControl> {
+                Arc::clone(&self.queue) as Arc<dyn PipelineControl>
+            }
+
+            /// Items dropped so far for `reason` (what `observe.telemetry.dropped` reports).
+            pub fn dropped(&self, reason: DropReason) -> u64 {
+                self.queue.stats().get(reason)
+            }
+        }
+    };
+}
+pub(crate) use queue_pipeline;
+
 /// One export destination, driven by a pipeline's worker thread only.
 pub(crate) trait Export<T>: 'static {
     /// Exports one batch. Runs on the worker's runtime; may await I/O.

@@ -1,7 +1,7 @@
 //! [`LogPipeline`]: OpenTelemetry log records into a bounded queue,
 //! exported in batches on the pipeline's own thread.
 
-use super::batch::{BatchConfig, Export, PipelineControl, Queue};
+use super::batch::{queue_pipeline, BatchConfig, Export, PipelineControl, Queue};
 use super::dropped::{DropReason, Signal};
 use crate::error::InitError;
 use opentelemetry::InstrumentationScope;
@@ -21,37 +21,7 @@ pub struct LogPipeline {
     queue: Arc<Queue<Item>>,
 }
 
-impl LogPipeline {
-    /// Starts the pipeline's thread with `exporter`.
-    pub fn new<E: LogExporter + 'static>(
-        exporter: E,
-        config: BatchConfig,
-    ) -> Result<Self, InitError> {
-        Self::with_exporter_factory(move || Ok(exporter), config)
-    }
-
-    /// Starts the pipeline's thread and builds the exporter there, inside its
-    /// tokio runtime; an `Err` becomes [`InitError::Exporter`].
-    pub fn with_exporter_factory<E, F>(make: F, config: BatchConfig) -> Result<Self, InitError>
-    where
-        E: LogExporter + 'static,
-        F: FnOnce() -> Result<E, String> + Send + 'static,
-    {
-        let queue = Queue::start(Signal::Logs, config, move || make().map(LogExport))?;
-        Ok(LogPipeline {
-            queue: Arc::new(queue),
-        })
-    }
-
-    pub(crate) fn pipeline(&self) -> Arc<dyn PipelineControl> {
-        Arc::clone(&self.queue) as Arc<dyn PipelineControl>
-    }
-
-    /// Items dropped so far for `reason` (what `observe.telemetry.dropped` reports).
-    pub fn dropped(&self, reason: DropReason) -> u64 {
-        self.queue.stats().get(reason)
-    }
-}
+queue_pipeline!(LogPipeline, Item, Signal::Logs, LogExporter, LogExport);
 
 struct LogExport<E>(E);
 

@@ -1,7 +1,7 @@
 //! [`SpanPipeline`]: ended spans into a bounded queue, exported in
 //! batches on the pipeline's own thread.
 
-use super::batch::{BatchConfig, Export, PipelineControl, Queue};
+use super::batch::{queue_pipeline, BatchConfig, Export, PipelineControl, Queue};
 use super::dropped::{DropReason, Signal};
 use crate::error::InitError;
 use opentelemetry::Context;
@@ -25,7 +25,7 @@ use std::time::Duration;
 /// let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
 /// let processor = SpanPipeline::new(exporter, BatchConfig::default())?;
 /// let _telemetry = observe_core::Telemetry::builder("checkout")
-///     .span_processor(processor)
+///     .span_pipeline(processor)
 ///     .build()?;
 /// # Ok(()) }
 /// ```
@@ -34,38 +34,13 @@ pub struct SpanPipeline {
     queue: Arc<Queue<SpanData>>,
 }
 
-impl SpanPipeline {
-    /// Starts the pipeline's thread with `exporter`.
-    pub fn new<E: SpanExporter + 'static>(
-        exporter: E,
-        config: BatchConfig,
-    ) -> Result<Self, InitError> {
-        Self::with_exporter_factory(move || Ok(exporter), config)
-    }
-
-    /// Starts the pipeline's thread and builds the exporter there, inside its
-    /// tokio runtime (what a tonic exporter needs); an `Err` becomes
-    /// [`InitError::Exporter`].
-    pub fn with_exporter_factory<E, F>(make: F, config: BatchConfig) -> Result<Self, InitError>
-    where
-        E: SpanExporter + 'static,
-        F: FnOnce() -> Result<E, String> + Send + 'static,
-    {
-        let queue = Queue::start(Signal::Traces, config, move || make().map(SpanExport))?;
-        Ok(SpanPipeline {
-            queue: Arc::new(queue),
-        })
-    }
-
-    pub(crate) fn pipeline(&self) -> Arc<dyn PipelineControl> {
-        Arc::clone(&self.queue) as Arc<dyn PipelineControl>
-    }
-
-    /// Items dropped so far for `reason` (what `observe.telemetry.dropped` reports).
-    pub fn dropped(&self, reason: DropReason) -> u64 {
-        self.queue.stats().get(reason)
-    }
-}
+queue_pipeline!(
+    SpanPipeline,
+    SpanData,
+    Signal::Traces,
+    SpanExporter,
+    SpanExport
+);
 
 struct SpanExport<E>(E);
 
