@@ -1,9 +1,8 @@
 //! Cheap clock reads for the request path.
 //!
-//! Every span reads the clock at least twice and every log line once; a
-//! `clock_gettime` through the vDSO costs ~22 ns on the reference VM, which
-//! was 13% of an `#[observed]` call. [`Instant`] reads the CPU's time-stamp
-//! counter where it is invariant (fastant, the clock fastrace uses) and falls
+//! Every span reads the clock at least twice and every log line once, so
+//! the request path never calls `clock_gettime`: [`Instant`] reads the
+//! CPU's time-stamp counter where it is invariant (fastant, the clock fastrace uses) and falls
 //! back to the OS clock elsewhere; [`wall_now`] turns a counter reading into
 //! wall-clock time through a per-thread anchor refreshed every second, so
 //! the counter's drift against an NTP-disciplined clock never accumulates.

@@ -73,7 +73,10 @@ pub fn current_span_id() -> Option<String> {
     with_current(|s| s.span_id_hex().to_owned())
 }
 
-/// The W3C `traceparent` of the current span (`00-<trace>-<span>-<flags>`).
+/// The W3C `traceparent` of the current span (`00-<trace>-<span>-<flags>`),
+/// to record. For an outbound request, use
+/// [`propagation::inject_current`](crate::propagation::inject_current),
+/// which also carries `tracestate` and baggage.
 pub fn current_traceparent() -> Option<String> {
     with_current(|s| {
         String::from_utf8_lossy(&crate::w3c::traceparent_bytes(s.ids_hex(), s.flags)).into_owned()

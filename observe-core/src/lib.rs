@@ -19,6 +19,18 @@
 //! ```text
 //! {"timestamp":"2026-05-22T02:14:33.123456Z","level":"ERROR","service":"payment-service","event":"payment_failed","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","target":"payments","gateway_status_code":504,"order_id":"ord_123"}
 //! ```
+//!
+//! | module | what |
+//! |---|---|
+//! | [`Telemetry`], [`init`] (`telemetry/`) | the builder, the environment, the pipelines it wires, the guard |
+//! | [`TelemetryLayer`] (`layer/`) | the tracing layer: span ids and export, one JSON line per event |
+//! | [`span`] | observe's state of a span, for the crates built on core |
+//! | [`signals`] | the golden-signal instruments and the one table of metric names |
+//! | [`classify`] | what a failure is, for every layer |
+//! | [`propagation`], [`w3c`] | W3C Trace Context and Baggage in and out |
+//! | [`export`] | span, log-record and metric pipelines; OTLP, files, Prometheus; tail sampling |
+//! | [`exemplars`], [`metrics`], [`intern`] | exemplar table, snapshot reader, interned names |
+//! | `testing` (feature `testing`) | the capture harness and the builder's test-only settings |
 #![forbid(unsafe_code)]
 
 pub mod classify;

@@ -1,7 +1,7 @@
 //! The instruments observe records, created once per telemetry instance.
 //!
 //! Names follow the OpenTelemetry semantic conventions where one exists and
-//! the names fixed in observe's issues otherwise; `docs/reference/metrics.md`
+//! observe's own names otherwise (one table: [`crate::signals::names`]); `docs/reference/metrics.md`
 //! lists each with its Prometheus name.
 
 use crate::log::writer::LineSink;

@@ -3,6 +3,15 @@
 //! `ExportLogsServiceRequest` object per line, lowerCamelCase field names,
 //! hex trace and span ids, enums as integers, 64-bit integers as decimal
 //! strings, and fields at their default value left out.
+//!
+//! Why observe's own writer rather than opentelemetry-proto's serde: that
+//! needs the generated protobuf types (feature `gen-tonic`, prost and tonic
+//! in every service) and a full copy of each batch into them before
+//! serialising; this writes the bytes straight from the SDK's data on the
+//! pipeline's thread. `tests/otlp.rs` decodes every line with
+//! opentelemetry-proto's own types and compares the spans and records with
+//! opentelemetry-proto's transform of the same data
+//! (`the_file_default_is_otlp_json_the_proto_types_decode`).
 
 use opentelemetry::logs::AnyValue;
 use opentelemetry::trace::{SpanKind, Status};

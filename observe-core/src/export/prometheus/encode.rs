@@ -2,6 +2,16 @@
 //! (1.0.0), laid out as the Collector's exporter (client_golang's `expfmt`)
 //! writes them: families sorted by name, labels sorted by name, `le` last,
 //! series sorted by label values, Go's float formatting.
+//!
+//! Why observe's own encoder rather than `prometheus-client` (or the
+//! `prometheus` crate): those encode their own registries, not the
+//! OpenTelemetry SDK's collected data, so using one would mean copying every
+//! point into a second metric model at each scrape; neither writes the
+//! Collector's names, `otel_scope_*` labels and `target_info`, nor observe's
+//! exemplars. What it must agree with is the Collector's output and the
+//! Prometheus parsers: `tests/prometheus.rs` compares the text exposition
+//! byte for byte with the Collector's (`text_exposition_is_exactly_what_the_collector_writes`)
+//! and runs both formats through `promtool` and Python's `prometheus_client`.
 
 use crate::exemplars::{AttributesKey, Exemplar, Exemplars};
 use crate::signals::names::{self as naming, Kind};

@@ -329,7 +329,7 @@ impl Policy {
     }
 }
 
-/// Why [`TailSamplingBuilder::build`] failed.
+/// Why [`TailSamplingBuilder::build`](super::TailSamplingBuilder::build) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TailSamplingError {

@@ -74,8 +74,8 @@
 //! - At once when `num_traces` traces are pending (the new trace is decided on
 //!   its first span) or when a trace reaches `max_spans_per_trace` spans: both
 //!   are counted as overflow.
-//! - On [`force_flush`](SpanProcessor::force_flush) and
-//!   [`shutdown`](SpanProcessor::shutdown_with_timeout): everything pending,
+//! - On [`force_flush`](opentelemetry_sdk::trace::SpanProcessor::force_flush) and
+//!   [`shutdown`](opentelemetry_sdk::trace::SpanProcessor::shutdown_with_timeout): everything pending,
 //!   as if the wait had elapsed.
 //!
 //! Spans that end after their trace was decided follow the decision while it

@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The tail-sampling span processor. See the [module docs](self).
+/// The tail-sampling span processor. See the [module docs](crate::export::tail).
 ///
 /// ```
 /// use observe_core::export::tail::TailSampling;

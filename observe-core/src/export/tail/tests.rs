@@ -394,7 +394,7 @@ fn collector_configs_parse_and_carry_observes_default_policies() {
                 .map(policy_from_yaml)
                 .collect();
             assert_eq!(policies, default_policies(), "{}: {id}", file.display());
-            // The exact figures the issue names.
+            // The documented defaults, figure by figure.
             assert_eq!(policies[0].kind.type_name(), "status_code");
             assert_eq!(
                 ts["policies"][1]["latency"]["threshold_ms"].as_i64(),
