@@ -1,10 +1,9 @@
 //! [`MetricPipeline`]: collects the meter provider's metrics on a timer and
 //! exports them on the pipeline's own thread.
 
-use super::batch::{
-    spawn_worker, Bounded, Control, PipelineControl, ShutdownDeadline, WorkerHandle,
-};
+use super::batch::{Control, PipelineControl};
 use super::dropped::{DropReason, DropStats, Signal};
+use super::worker::{spawn_worker, Bounded, ShutdownDeadline, WorkerHandle};
 use crate::error::InitError;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};

@@ -69,6 +69,7 @@ pub mod prometheus;
 pub(crate) mod record;
 mod span;
 pub mod tail;
+pub(crate) mod worker;
 
 pub use batch::BatchConfig;
 pub use dropped::{DropReason, Signal};
