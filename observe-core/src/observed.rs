@@ -151,9 +151,11 @@ pub fn start(
     // runs in, and the call's span: it inherits from the innermost call
     // running in that span, or the span itself, or starts a new trace.
     let found = tracing::dispatcher::get_default(|d| {
-        let (layer, store) = TelemetryLayer::find(d)?;
+        let layer = d.downcast_ref::<TelemetryLayer>()?;
         let shared = &layer.shared;
+        // Disabled telemetry stops here, before any span lookup.
         shared.traces.as_ref()?;
+        let store = layer.store(d)?;
         let current = store.current();
         let context = current.as_ref().map(tracing::span::Id::into_u64);
         let (inherited, mut state) = local::begin(context, |frames| {

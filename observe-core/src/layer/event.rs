@@ -42,6 +42,7 @@ impl EventBufs {
     /// The pass over the event's fields: they go straight into the line's
     /// tail, `message` and `event` are kept for the head. Returns the Bloom
     /// bits of the names written and whether the event was named.
+    #[inline]
     fn record(&mut self, event: &TracingEvent<'_>, sh: &Shared) -> (u64, bool) {
         let meta = event.metadata();
         let info = self.callsites.get(meta, &sh.redactor);
@@ -141,7 +142,7 @@ impl TelemetryLayer {
                 }
             });
             self.deliver(b, level, &found);
-            let event_name = std::str::from_utf8(b.event_name()).unwrap_or("log");
+            let event_name = || std::str::from_utf8(b.event_name()).unwrap_or("log");
             let message = || -> Option<String> {
                 if b.message.is_empty() {
                     None
@@ -152,7 +153,7 @@ impl TelemetryLayer {
             // Errors and warnings also become events of the innermost recorded span.
             if found.recorded && level <= Level::WARN {
                 let add =
-                    |rec: &mut SpanRecord| add_span_event(rec, level, event_name, message(), now);
+                    |rec: &mut SpanRecord| add_span_event(rec, level, event_name, message, now);
                 if let Some(fr) = locals.last_mut() {
                     if let Some(rec) = fr.state.record.as_mut() {
                         add(rec);
@@ -171,7 +172,7 @@ impl TelemetryLayer {
                         level,
                         target: meta.target(),
                         time: now,
-                        event: event_name,
+                        event: event_name(),
                         message: message(),
                         attributes: otel.drain(..),
                         inferred: !named,
@@ -196,6 +197,7 @@ impl TelemetryLayer {
 
     /// Writes the line, holds it back in its request's buffer (log sampling
     /// dropped it, but the request may still fail), or counts it as sampled out.
+    #[inline]
     fn deliver(&self, b: &LineBufs, level: Level, found: &LineSpan) {
         let sh = &*self.shared;
         let keep = sampling::keep_line(
@@ -216,19 +218,21 @@ impl TelemetryLayer {
 }
 
 /// An error or warning as an event of a recorded span (at most
-/// [`MAX_SPAN_EVENTS`] per span).
-fn add_span_event(
+/// [`MAX_SPAN_EVENTS`] per span: past them, nothing is built).
+#[inline]
+fn add_span_event<'a>(
     rec: &mut SpanRecord,
     level: Level,
-    name: &str,
-    message: Option<String>,
+    name: impl FnOnce() -> &'a str,
+    message: impl FnOnce() -> Option<String>,
     time: SystemTime,
 ) {
     if rec.events.len() < MAX_SPAN_EVENTS {
         let mut attrs = vec![KeyValue::new("level", level.as_str())];
-        if let Some(m) = message {
+        if let Some(m) = message() {
             attrs.push(KeyValue::new("message", m));
         }
-        rec.events.push(Event::new(name.to_owned(), time, attrs, 0));
+        rec.events
+            .push(Event::new(name().to_owned(), time, attrs, 0));
     }
 }

@@ -109,8 +109,13 @@ impl TelemetryLayer {
     #[inline]
     pub(crate) fn find(d: &Dispatch) -> Option<(&TelemetryLayer, &dyn SpanStore)> {
         let layer = d.downcast_ref::<TelemetryLayer>()?;
-        let store = layer.spans?.get(d)?;
-        Some((layer, store))
+        Some((layer, layer.store(d)?))
+    }
+
+    /// The subscriber this layer was added to, in `d` (the dispatcher it is part of).
+    #[inline]
+    pub(crate) fn store<'d>(&self, d: &'d Dispatch) -> Option<&'d dyn SpanStore> {
+        self.spans?.get(d)
     }
 
     fn new_state<S>(&self, attrs: &Attributes<'_>, id: &Id, ctx: &Context<'_, S>) -> SpanState

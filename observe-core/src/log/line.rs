@@ -106,6 +106,7 @@ pub(crate) struct LineBufs {
 }
 
 impl LineBufs {
+    #[inline]
     pub(crate) fn clear(&mut self) {
         self.head.clear();
         self.tail.clear();
@@ -115,6 +116,7 @@ impl LineBufs {
     }
 
     /// The event name without its quotes.
+    #[inline]
     pub(crate) fn event_name(&self) -> &[u8] {
         self.event
             .get(1..self.event.len().saturating_sub(1))
