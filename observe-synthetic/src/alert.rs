@@ -5,10 +5,8 @@
 //! and resolves it on the first successful run by sending it again with
 //! `endsAt` = now. A delivery that fails is logged and retried on the next run.
 
-use super::flow::Failure;
-use super::http::{default_transport, Http, HttpError};
-use super::runner::ConfigError;
-use super::BoxFuture;
+use super::http::{default_transport, Http};
+use super::report::{BoxFuture, ConfigError, Failure, HttpError};
 use observe_alerts::names::alert::SYNTHETIC_CHECK_FAILED;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;

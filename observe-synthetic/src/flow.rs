@@ -1,9 +1,11 @@
 //! A flow: named steps in plain async Rust, each with assertions, a latency
 //! objective and a timeout. A run stops at the first failing step.
 
-use super::http::{Http, HttpError};
+use super::http::Http;
 use super::metrics::SyntheticInstruments;
-use super::BoxFuture;
+use super::report::{
+    BoxFuture, Failure, FlowError, StepError, StepFailed, StepOutcome, StepReport, OUTSIDE_STEPS,
+};
 use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -12,10 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
-
-/// The `step` label of a failure outside any step (a panic or an error in
-/// the flow's own code, or a run timeout between steps).
-pub const OUTSIDE_STEPS: &str = "_flow";
 
 type FlowFn = dyn Fn(FlowContext) -> BoxFuture<'static, Result<(), FlowError>> + Send + Sync;
 
@@ -135,170 +133,6 @@ impl From<String> for Step {
     fn from(name: String) -> Self {
         Step::new(name)
     }
-}
-
-/// A failed check inside a step: `expected <what> <expected>, got <got>`.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "expected {what}{}, got {got}",
-    .expected.as_deref().map(|e| format!(" {e}")).unwrap_or_default()
-)]
-pub struct Assertion {
-    /// What was checked: `status`, `HTTP status`, `field "id"`.
-    pub what: String,
-    /// The expected value as written in the message, if there is one.
-    pub expected: Option<String>,
-    /// The value found.
-    pub got: String,
-}
-
-impl Assertion {
-    /// An assertion failure.
-    pub fn new(what: impl Into<String>, expected: Option<String>, got: impl Into<String>) -> Self {
-        Assertion {
-            what: what.into(),
-            expected,
-            got: got.into(),
-        }
-    }
-}
-
-/// Fails unless `got == expected`; values are quoted as Rust debug output:
-/// `expected status "success", got "processing"`.
-///
-/// ```
-/// use observe_synthetic::expect_eq;
-///
-/// let e = expect_eq("status", "success", "processing").unwrap_err();
-/// assert_eq!(e.to_string(), r#"expected status "success", got "processing""#);
-/// assert!(expect_eq("qty", 1, 1).is_ok());
-/// ```
-pub fn expect_eq<T: PartialEq + std::fmt::Debug>(
-    what: &str,
-    expected: T,
-    got: T,
-) -> Result<(), Assertion> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(Assertion::new(
-            what,
-            Some(format!("{expected:?}")),
-            format!("{got:?}"),
-        ))
-    }
-}
-
-/// Why a step's body failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StepError {
-    /// A check failed.
-    #[error(transparent)]
-    Assertion(#[from] Assertion),
-    /// A request failed.
-    #[error(transparent)]
-    Http(#[from] HttpError),
-    /// Any other error.
-    #[error("{0}")]
-    Other(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl StepError {
-    /// Wraps any error.
-    pub fn other(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        StepError::Other(e.into())
-    }
-}
-
-/// How a step (or a run) ended: the `outcome` label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StepOutcome {
-    /// It passed its checks within its objective.
-    Success,
-    /// A check failed, a request failed, or it exceeded its objective.
-    Failure,
-    /// It did not finish within its timeout.
-    Timeout,
-    /// It panicked.
-    Panic,
-}
-
-impl StepOutcome {
-    /// `success`, `failure`, `timeout` or `panic`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepOutcome::Success => "success",
-            StepOutcome::Failure => "failure",
-            StepOutcome::Timeout => "timeout",
-            StepOutcome::Panic => "panic",
-        }
-    }
-}
-
-impl std::fmt::Display for StepOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The first failure of a run: `pay: expected status "success", got "processing"`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    /// The failing step, or [`OUTSIDE_STEPS`].
-    pub step: Cow<'static, str>,
-    /// `failure`, `timeout` or `panic`.
-    pub outcome: StepOutcome,
-    /// What went wrong (without the step name).
-    pub reason: String,
-    /// The failed check, when an assertion failed.
-    pub assertion: Option<Assertion>,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.step, self.reason)
-    }
-}
-
-/// The error [`FlowContext::step`] returns: this step, or an earlier one, failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct StepFailed(pub Box<Failure>);
-
-/// What a flow returns when it stops early.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum FlowError {
-    /// A step failed (already recorded).
-    #[error(transparent)]
-    Step(#[from] StepFailed),
-    /// The flow's own code failed outside any step.
-    #[error(transparent)]
-    Other(#[from] StepError),
-}
-
-impl From<HttpError> for FlowError {
-    fn from(e: HttpError) -> Self {
-        FlowError::Other(StepError::Http(e))
-    }
-}
-
-impl From<Assertion> for FlowError {
-    fn from(e: Assertion) -> Self {
-        FlowError::Other(StepError::Assertion(e))
-    }
-}
-
-/// One step of a run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StepReport {
-    /// The step's name.
-    pub name: Cow<'static, str>,
-    /// How it ended.
-    pub outcome: StepOutcome,
-    /// How long it took.
-    pub duration: Duration,
 }
 
 pub(crate) struct RunState {

@@ -3,8 +3,7 @@
 //!
 //! [`FlowContext::http`]: super::FlowContext::http
 
-use super::flow::{Assertion, StepError};
-use super::BoxFuture;
+use super::report::{Assertion, BoxFuture, HttpError, StepError};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, Method, StatusCode, Uri};
@@ -56,49 +55,6 @@ pub(crate) fn default_transport() -> MakeTransport {
     let mut c = HttpConnector::new();
     c.set_nodelay(true);
     make_transport(c)
-}
-
-/// Why a request could not be sent or its response not read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HttpError {
-    /// The URL does not parse or has no scheme or host.
-    #[error("invalid URL {url:?}: {reason}")]
-    InvalidUrl {
-        /// The URL as given.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A header name or value is invalid.
-    #[error("invalid header {name:?}")]
-    InvalidHeader {
-        /// The header name as given.
-        name: String,
-    },
-    /// The JSON body could not be serialised.
-    #[error("cannot serialise the JSON body: {0}")]
-    Encode(#[source] serde_json::Error),
-    /// Connecting, sending or receiving failed.
-    #[error("{method} {url}: {reason}")]
-    Transport {
-        /// Request method.
-        method: Method,
-        /// Request URL.
-        url: String,
-        /// The error and its causes, outermost first.
-        reason: String,
-    },
-    /// The response body could not be read or exceeded [`MAX_RESPONSE_BODY`].
-    #[error("{method} {url}: reading the response body: {reason}")]
-    Body {
-        /// Request method.
-        method: Method,
-        /// Request URL.
-        url: String,
-        /// What went wrong.
-        reason: String,
-    },
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -86,21 +86,20 @@ mod alert;
 mod flow;
 mod http;
 pub mod metrics;
+mod report;
 mod runner;
 
 pub use alert::{
     Alert, AlertError, AlertSink, AlertStatus, Alertmanager, Webhook, DELIVERY_TIMEOUT,
 };
-pub use flow::{
-    expect_eq, Assertion, Failure, Flow, FlowContext, FlowError, Step, StepError, StepFailed,
-    StepOutcome, StepReport, OUTSIDE_STEPS,
-};
-pub use http::{Http, HttpError, RequestBuilder, Response, MAX_RESPONSE_BODY};
+pub use flow::{Flow, FlowContext, Step};
+pub use http::{Http, RequestBuilder, Response, MAX_RESPONSE_BODY};
 pub use metrics::SyntheticInstruments;
-pub use runner::{
-    ConfigError, RunReport, Runner, RunnerBuilder, RunnerState, DEFAULT_ALERT_AFTER,
-    DEFAULT_INTERVAL, DEFAULT_REGION, DEFAULT_SEVERITY, DEFAULT_STEP_TIMEOUT, MAX_NAME_LEN,
+pub use report::{
+    expect_eq, Assertion, BoxFuture, ConfigError, Failure, FlowError, HttpError, StepError,
+    StepFailed, StepOutcome, StepReport, OUTSIDE_STEPS,
 };
-
-/// A boxed, sendable future (what [`AlertSink::send`] returns).
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub use runner::{
+    RunReport, Runner, RunnerBuilder, RunnerState, DEFAULT_ALERT_AFTER, DEFAULT_INTERVAL,
+    DEFAULT_REGION, DEFAULT_SEVERITY, DEFAULT_STEP_TIMEOUT, MAX_NAME_LEN,
+};

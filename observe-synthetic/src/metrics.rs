@@ -6,7 +6,7 @@
 //! | `synthetic.checks` | `synthetic_checks_total` | `{check}` | `flow`, `step`, `region`, `outcome` |
 //! | `synthetic.check.success` | `synthetic_check_success` | (none) | `flow`, `region` |
 
-use super::flow::{StepOutcome, OUTSIDE_STEPS};
+use super::report::{StepOutcome, OUTSIDE_STEPS};
 use observe_core::signals::names::{instrument, Instrument};
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 use opentelemetry::KeyValue;

@@ -2,12 +2,10 @@
 //! alerts after N consecutive failed runs.
 
 use super::alert::{AlertSink, Alerting};
-use super::flow::{
-    panic_message, secs, CatchUnwind, Failure, Flow, FlowContext, FlowError, Inner, RunState,
-    StepOutcome, StepReport,
-};
+use super::flow::{panic_message, secs, CatchUnwind, Flow, FlowContext, Inner, RunState};
 use super::http::{default_transport, make_transport, Http, MakeTransport};
 use super::metrics::SyntheticInstruments;
+use super::report::{ConfigError, Failure, FlowError, StepOutcome, StepReport};
 use hyper_util::client::legacy::connect::Connect;
 use observe_core::span::{with_remote_context, Propagated, RemoteContext};
 use opentelemetry::metrics::Meter;
@@ -32,43 +30,6 @@ pub const DEFAULT_REGION: &str = "default";
 pub const DEFAULT_SEVERITY: &str = "critical";
 /// Longest flow, region or severity name.
 pub const MAX_NAME_LEN: usize = 128;
-
-/// An invalid runner or alert-sink setting.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A name is empty, too long or contains control characters.
-    #[error("{field} must be 1 to 128 printable characters, got {value:?}")]
-    InvalidName {
-        /// `flow`, `region` or `severity`.
-        field: &'static str,
-        /// The value given.
-        value: String,
-    },
-    /// A duration is zero.
-    #[error("{field} must be greater than zero")]
-    ZeroDuration {
-        /// `interval`, `step_timeout` or `run_timeout`.
-        field: &'static str,
-    },
-    /// The jitter is not shorter than the interval.
-    #[error("jitter ({jitter:?}) must be shorter than the interval ({interval:?})")]
-    JitterTooLarge {
-        /// The jitter.
-        jitter: Duration,
-        /// The interval.
-        interval: Duration,
-    },
-    /// `alert_after(0)`.
-    #[error("alert_after must be at least 1")]
-    ZeroAlertAfter,
-    /// An alert URL is not an absolute `http://host[:port]` URL.
-    #[error("invalid URL {url:?}: expected http://host[:port][/path]")]
-    InvalidUrl {
-        /// The URL given.
-        url: String,
-    },
-}
 
 /// The result of one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
