@@ -133,7 +133,7 @@ impl TelemetryLayer {
             };
             let found = line::layout(b, &head, bloom, |walk| {
                 for fr in locals.iter().rev() {
-                    walk.span(&fr.state);
+                    walk.span(&*fr.state);
                 }
                 for span in spans.iter().flatten() {
                     if let Some(st) = span.extensions().get::<SpanState>() {

@@ -2,10 +2,11 @@
 //! root the remote context handed over by [`with_pending`] (a valid
 //! `traceparent`, a link, `tracestate` and baggage), or a fresh trace.
 
-use super::span_state::{Propagated, SpanState, FLAG_RANDOM, FLAG_SAMPLED};
+use super::span_state::{Propagated, SpanState};
 use super::Shared;
 use crate::classify::RequestState;
 use crate::span::RemoteContext;
+use crate::w3c::TraceParent;
 use opentelemetry::trace::{Link, SpanContext};
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -53,7 +54,7 @@ impl Inherited {
             span_id,
             parent_span_id: 0,
             parent_remote: false,
-            flags: FLAG_RANDOM,
+            flags: TraceParent::FLAG_RANDOM,
             parent_sampled: None,
             propagated: None,
             request: None,
@@ -73,7 +74,7 @@ impl Inherited {
             parent_span_id: parent.span_id,
             parent_remote: false,
             flags: parent.flags,
-            parent_sampled: Some(parent.flags & FLAG_SAMPLED != 0),
+            parent_sampled: Some(parent.flags & TraceParent::FLAG_SAMPLED != 0),
             propagated: parent.propagated.clone(),
             request: parent.request.clone(),
             synthetic: parent.synthetic,
@@ -137,7 +138,7 @@ impl Shared {
                 inherited.parent_span_id = u64::from_be_bytes(r.span_id().to_bytes());
                 inherited.parent_remote = true;
                 inherited.flags = f;
-                inherited.parent_sampled = Some(f & FLAG_SAMPLED != 0);
+                inherited.parent_sampled = Some(f & TraceParent::FLAG_SAMPLED != 0);
                 inherited.propagated = propagated;
             }
             None => {

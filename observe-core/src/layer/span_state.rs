@@ -1,16 +1,12 @@
 //! What observe keeps per tracing span (in the registry's extensions).
 
 use crate::classify::RequestState;
+use crate::log::line::{LineSource, SpanFields};
 use opentelemetry::trace::{Event, Link, SpanKind, Status, TraceState};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
-
-/// W3C trace flag bits.
-pub(crate) const FLAG_SAMPLED: u8 = 0x01;
-/// W3C Level 2 `random` flag: the trace id's right-most 7 bytes are random.
-pub(crate) const FLAG_RANDOM: u8 = 0x02;
 
 /// Ids and log context of one span; export data when it is recorded.
 pub(crate) struct SpanState {
@@ -64,7 +60,7 @@ impl SiteFields {
             json.push(b',');
             crate::layer::fields::write_field_key(&mut json, name);
             crate::log::json::write_str(&mut json, value, usize::MAX);
-            let bit = crate::layer::fields::name_bit(name);
+            let bit = crate::log::line::name_bit(name);
             index.push((name, start, json.len() as u32, bit));
             bloom |= bit;
         }
@@ -215,5 +211,42 @@ impl SpanState {
         self.propagated
             .as_ref()
             .map_or(TraceState::NONE, |p| p.trace_state.clone())
+    }
+}
+
+impl LineSource for SpanState {
+    #[inline]
+    fn trace(&self) -> (u128, u64, u8) {
+        (self.trace_id, self.span_id, self.flags)
+    }
+    #[inline]
+    fn ids_hex(&self) -> &[u8; 48] {
+        SpanState::ids_hex(self)
+    }
+    #[inline]
+    fn request(&self) -> Option<&Arc<RequestState>> {
+        self.request.as_ref()
+    }
+    #[inline]
+    fn synthetic(&self) -> bool {
+        self.synthetic
+    }
+    #[inline]
+    fn recorded(&self) -> bool {
+        self.record.is_some()
+    }
+    #[inline]
+    fn fields(&self) -> [Option<SpanFields<'_>>; 2] {
+        let site = self.site.map(|s| SpanFields {
+            json: &s.json,
+            index: &s.index,
+            bloom: s.bloom,
+        });
+        let own = SpanFields {
+            json: &self.fields,
+            index: &self.index,
+            bloom: self.bloom,
+        };
+        [site, Some(own)]
     }
 }

@@ -4,9 +4,10 @@
 
 use super::fields::{self, SpanFieldSink, SpanSpecial};
 use super::root::Inherited;
-use super::span_state::{SiteFields, SpanRecord, SpanState, FLAG_SAMPLED};
+use super::span_state::{SiteFields, SpanRecord, SpanState};
 use super::Shared;
 use crate::classify::RequestState;
+use crate::w3c::TraceParent;
 use opentelemetry::trace::{SpanKind, Status};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -64,9 +65,9 @@ impl Shared {
             None => false,
         };
         let flags = if sampled {
-            flags | FLAG_SAMPLED
+            flags | TraceParent::FLAG_SAMPLED
         } else {
-            flags & !FLAG_SAMPLED
+            flags & !TraceParent::FLAG_SAMPLED
         };
         let request = match request {
             Some(r) => Some(r),

@@ -19,10 +19,24 @@
 use super::json;
 use super::timestamp::write_rfc3339_micros;
 use crate::classify::RequestState;
-use crate::layer::span_state::SpanState;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tracing::Level;
+
+/// One bit per name, for a 64-bit Bloom filter of names written to a line.
+#[inline]
+pub(crate) fn name_bit(name: &str) -> u64 {
+    let b = name.as_bytes();
+    let (first, last) = match (b.first(), b.last()) {
+        (Some(f), Some(l)) => (*f as u64, *l as u64),
+        _ => (0, 0),
+    };
+    let h = (b.len() as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(first.wrapping_mul(0xff51_afd7_ed55_8ccd))
+        .wrapping_add(last.wrapping_mul(0xc4ce_b9fe_1a85_ec53));
+    1u64 << (h >> 58)
+}
 
 /// `"ERROR"` … `"TRACE"`, as JSON strings.
 const LEVEL_JSON: [&[u8]; 5] = [
@@ -146,6 +160,31 @@ pub(crate) struct LineSpan {
     pub(crate) recorded: bool,
 }
 
+/// A span's `,"k":v` entries (stored with their leading commas), each
+/// entry's (name, start, end, Bloom bit), and the Bloom bits of all names.
+#[derive(Clone, Copy)]
+pub(crate) struct SpanFields<'a> {
+    pub(crate) json: &'a [u8],
+    pub(crate) index: &'a [(&'static str, u32, u32, u64)],
+    pub(crate) bloom: u64,
+}
+
+/// What a line reads from one of its spans (observe's span state implements it).
+pub(crate) trait LineSource {
+    /// Trace id, span id and flags.
+    fn trace(&self) -> (u128, u64, u8);
+    /// Trace id (32) then span id (16) in lowercase hex.
+    fn ids_hex(&self) -> &[u8; 48];
+    /// The request the span belongs to.
+    fn request(&self) -> Option<&Arc<RequestState>>;
+    /// Synthetic traffic.
+    fn synthetic(&self) -> bool;
+    /// The span is recorded (an event can be added to it).
+    fn recorded(&self) -> bool;
+    /// Its fields, in the order they are written: its call site's, then its own.
+    fn fields(&self) -> [Option<SpanFields<'_>>; 2];
+}
+
 /// The walk over an event's spans, innermost first: the innermost one's ids
 /// go into the head, every span's fields into the tail (the innermost value
 /// of a name wins).
@@ -160,37 +199,22 @@ pub(crate) struct SpanWalk<'a> {
 impl SpanWalk<'_> {
     /// The next span out.
     #[inline]
-    pub(crate) fn span(&mut self, st: &SpanState) {
+    pub(crate) fn span(&mut self, st: &impl LineSource) {
         if self.found.trace.is_none() {
-            self.found.trace = Some((st.trace_id, st.span_id, st.flags));
+            self.found.trace = Some(st.trace());
             let ids = st.ids_hex();
             self.head.extend_from_slice(b",\"trace_id\":\"");
             self.head.extend_from_slice(&ids[..32]);
             self.head.extend_from_slice(b"\",\"span_id\":\"");
             self.head.extend_from_slice(&ids[32..]);
             self.head.push(b'"');
-            self.found.request.clone_from(&st.request);
-            self.found.synthetic = st.synthetic;
-            self.found.recorded = st.record.is_some();
+            self.found.request = st.request().cloned();
+            self.found.synthetic = st.synthetic();
+            self.found.recorded = st.recorded();
         }
-        if let Some(site) = st.site {
-            append_fields(
-                self.tail,
-                self.names,
-                &mut self.bloom,
-                &site.json,
-                &site.index,
-                site.bloom,
-            );
+        for part in st.fields().into_iter().flatten() {
+            append_fields(self.tail, self.names, &mut self.bloom, part);
         }
-        append_fields(
-            self.tail,
-            self.names,
-            &mut self.bloom,
-            &st.fields,
-            &st.index,
-            st.bloom,
-        );
     }
 }
 
@@ -244,9 +268,11 @@ fn append_fields(
     tail: &mut Vec<u8>,
     names: &mut Vec<&'static str>,
     bloom: &mut u64,
-    json: &[u8],
-    index: &[(&'static str, u32, u32, u64)],
-    part_bloom: u64,
+    SpanFields {
+        json,
+        index,
+        bloom: part_bloom,
+    }: SpanFields<'_>,
 ) {
     if *bloom & part_bloom == 0 {
         // No name of this part was written yet: copy all its fields at once.
@@ -276,19 +302,63 @@ fn seen(names: &[&'static str], name: &'static str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::fields::name_bit;
     use std::time::{Duration, UNIX_EPOCH};
 
-    /// A span state with `fields` (name, JSON value) stored as the layer stores them.
-    fn span(trace_id: u128, span_id: u64, fields: &[(&'static str, &str)]) -> SpanState {
-        let mut st = SpanState::new(trace_id, span_id, 1);
+    /// A span as the layer keeps one: ids and pre-serialised fields.
+    struct TestSpan {
+        trace_id: u128,
+        span_id: u64,
+        ids: [u8; 48],
+        json: Vec<u8>,
+        index: Vec<(&'static str, u32, u32, u64)>,
+        bloom: u64,
+        synthetic: bool,
+    }
+
+    impl LineSource for TestSpan {
+        fn trace(&self) -> (u128, u64, u8) {
+            (self.trace_id, self.span_id, 1)
+        }
+        fn ids_hex(&self) -> &[u8; 48] {
+            &self.ids
+        }
+        fn request(&self) -> Option<&Arc<RequestState>> {
+            None
+        }
+        fn synthetic(&self) -> bool {
+            self.synthetic
+        }
+        fn recorded(&self) -> bool {
+            false
+        }
+        fn fields(&self) -> [Option<SpanFields<'_>>; 2] {
+            let own = SpanFields {
+                json: &self.json,
+                index: &self.index,
+                bloom: self.bloom,
+            };
+            [None, Some(own)]
+        }
+    }
+
+    /// A span with `fields` (name, JSON value) stored as the layer stores them.
+    fn span(trace_id: u128, span_id: u64, fields: &[(&'static str, &str)]) -> TestSpan {
+        let mut st = TestSpan {
+            trace_id,
+            span_id,
+            ids: crate::hex::ids(trace_id, span_id),
+            json: Vec::new(),
+            index: Vec::new(),
+            bloom: 0,
+            synthetic: false,
+        };
         for (name, value) in fields {
-            let start = st.fields.len() as u32;
-            st.fields.push(b',');
-            json::write_key(&mut st.fields, name);
-            st.fields.extend_from_slice(value.as_bytes());
+            let start = st.json.len() as u32;
+            st.json.push(b',');
+            json::write_key(&mut st.json, name);
+            st.json.extend_from_slice(value.as_bytes());
             st.index
-                .push((name, start, st.fields.len() as u32, name_bit(name)));
+                .push((name, start, st.json.len() as u32, name_bit(name)));
             st.bloom |= name_bit(name);
         }
         st
@@ -300,7 +370,7 @@ mod tests {
         event: Option<&str>,
         message: Option<&str>,
         fields: &[(&'static str, &str)],
-        spans: &[&SpanState],
+        spans: &[&TestSpan],
     ) -> (serde_json::Value, String) {
         let mut b = LineBufs::default();
         let mut bloom = 0;
@@ -328,7 +398,7 @@ mod tests {
         };
         let found = layout(&mut b, &head, bloom, |walk| {
             for st in spans {
-                walk.span(st);
+                walk.span(*st);
             }
         });
         let text = String::from_utf8([b.head, b.tail].concat()).expect("utf8");
