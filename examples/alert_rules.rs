@@ -2,9 +2,9 @@
 //! `--dashboard` its Grafana dashboard:
 //!
 //! ```sh
-//! cargo run --example alert_rules > rules.yml
+//! cargo run --features alerts --example alert_rules > rules.yml
 //! promtool check rules rules.yml
-//! cargo run --example alert_rules -- --dashboard > dashboard.json
+//! cargo run --features alerts --example alert_rules -- --dashboard > dashboard.json
 //! ```
 
 use std::process::ExitCode;

@@ -6,11 +6,11 @@
 //! `synthetic.*` metrics; after N consecutive failed runs it alerts
 //! Alertmanager and/or a webhook, and resolves the alert on recovery.
 //!
-//! Start the payments service (`cargo run --example incident`), then:
+//! Start the payments service (`cargo run --features alerts,synthetic --example incident`), then:
 //!
 //! ```text
-//! cargo run --example synthetic_checkout -- --once                  # CI / cron: exit 1 on failure
-//! cargo run --example synthetic_checkout -- --interval 60s --region eu-west-1 \
+//! cargo run --features synthetic --example synthetic_checkout -- --once                  # CI / cron: exit 1 on failure
+//! cargo run --features synthetic --example synthetic_checkout -- --interval 60s --region eu-west-1 \
 //!     --alertmanager http://127.0.0.1:9093
 //! ```
 //!

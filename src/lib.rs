@@ -23,6 +23,9 @@
 //! |---|---|---|
 //! | `tower` | yes | `observe::tower`: server and gateway layers |
 //! | `macros` | yes | `#[observed]` |
+//! | `alerts` | no | `observe::alerts`: Prometheus alert rules and a Grafana dashboard, generated at build or deploy time |
+//! | `synthetic` | no | `observe::synthetic`: the synthetic-check runner, for a process of its own |
+//! | `reqwest` | no | `observe::tower::reqwest::GatewayMiddleware` |
 #![forbid(unsafe_code)]
 
 pub use observe_core::*;
@@ -40,15 +43,26 @@ pub use observe_macros::observed;
 #[doc(hidden)]
 pub use observe_macros as __macros;
 
+/// Alert rules and dashboards for the service (observe-alerts).
+#[cfg(feature = "alerts")]
+pub use observe_alerts as alerts;
+
+/// Synthetic checks run from outside the service (observe-synthetic).
+#[cfg(feature = "synthetic")]
+pub use observe_synthetic as synthetic;
+
 /// The Markdown guides' code blocks, compiled and run as doc tests.
 #[cfg(doctest)]
 mod guides {
     #[doc = include_str!("../README.md")]
     struct Readme;
+    #[cfg(feature = "alerts")]
     #[doc = include_str!("../docs/getting-started.md")]
     struct GettingStarted;
+    #[cfg(feature = "alerts")]
     #[doc = include_str!("../docs/alerts.md")]
     struct Alerts;
+    #[cfg(feature = "synthetic")]
     #[doc = include_str!("../docs/synthetic.md")]
     struct Synthetic;
     #[doc = include_str!("../docs/metrics-exposition.md")]

@@ -15,6 +15,7 @@ use observe::metrics::SnapshotReader;
 use observe::opentelemetry::Context;
 use observe::opentelemetry_sdk::error::OTelSdkResult;
 use observe::opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use observe::testing::TelemetryBuilderExt as _;
 use observe::tower::{GatewayLayer, ObserveLayer};
 use observe::{LogOutput, SyncWriter, Telemetry};
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,8 +80,8 @@ async fn cardinality_attack_keeps_series_capped_and_memory_bounded() {
     let telemetry = Telemetry::builder("svc")
         .env_source(|_| None)
         .log_output(LogOutput::Sink(Arc::new(SyncWriter::new(std::io::sink()))))
-        .with_span_processor(Discard)
-        .with_metric_reader(reader.clone())
+        .span_processor(Discard)
+        .metric_reader(reader.clone())
         .metric_cardinality_limit(LIMIT)
         .build()
         .expect("telemetry");

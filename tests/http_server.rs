@@ -612,7 +612,7 @@ async fn duration_buckets_carry_trace_id_exemplars() {
     let exporter = observe::export::prometheus::PrometheusExporter::new();
     let ex = exporter.clone();
     let (((_, headers, _), text), cap) = Harness::new("payments")
-        .configure(move |b| b.with_prometheus(&ex))
+        .configure(move |b| b.prometheus(&ex))
         .run_async(async {
             let app = Router::new()
                 .route("/pay", get(|| async { "ok" }))

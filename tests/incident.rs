@@ -6,6 +6,7 @@
 #[path = "../examples/incident/scenario.rs"]
 mod scenario;
 
+use observe::testing::TelemetryBuilderExt as _;
 use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,7 +20,7 @@ async fn the_incident_is_caught() {
         .log_output(observe::LogOutput::Sink(Arc::new(
             observe::MemorySink::new(),
         )))
-        .with_metric_reader(snapshot.clone())
+        .metric_reader(snapshot.clone())
         .export_dir(&export_dir)
         .init()
         .expect("telemetry");

@@ -1,5 +1,6 @@
 //! Init: environment variables, typed errors, and one global install per process.
 
+use observe::testing::TelemetryBuilderExt as _;
 use observe::{InitError, Telemetry};
 use std::collections::HashMap;
 

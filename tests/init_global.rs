@@ -1,6 +1,7 @@
 //! The process-wide install: once, and a clear error the second time. (Its
 //! own test binary: it installs a global subscriber.)
 
+use observe::testing::TelemetryBuilderExt as _;
 use observe::InitError;
 use std::cell::RefCell;
 use std::sync::Arc;

@@ -23,6 +23,7 @@ use axum::Router;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use observe::testing::TelemetryBuilderExt as _;
 use observe::tower::{GatewayLayer, ObserveLayer};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;

@@ -27,6 +27,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use observe::testing::TelemetryBuilderExt as _;
 use observe::{LogOutput, SyncWriter, Telemetry};
 use std::collections::HashSet;
 use std::io::Write;

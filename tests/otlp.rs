@@ -12,6 +12,7 @@ use axum::Router;
 use http::Request;
 use observe::export::file::{read_log_records, read_spans, StoredStatus};
 use observe::opentelemetry::trace::SpanKind;
+use observe::testing::TelemetryBuilderExt as _;
 use observe::tower::ObserveLayer;
 use observe::tracing::instrument::WithSubscriber;
 use observe::tracing::Instrument;
@@ -269,8 +270,8 @@ async fn the_file_default_is_otlp_json_the_proto_types_decode() {
     let telemetry = Telemetry::builder("checkout")
         .env_source(env(&[("OBSERVE_EXPORT_DIR", &dir_s)]))
         .log_output(LogOutput::Sink(Arc::new(MemorySink::new())))
-        .with_span_processor(SimpleSpanProcessor::new(spans_mem.clone()))
-        .with_log_processor(SimpleLogProcessor::new(logs_mem.clone()))
+        .span_processor(SimpleSpanProcessor::new(spans_mem.clone()))
+        .log_processor(SimpleLogProcessor::new(logs_mem.clone()))
         .build()
         .expect("build");
     let (dispatch, guard) = telemetry.into_parts();

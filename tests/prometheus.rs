@@ -18,6 +18,7 @@ use observe::opentelemetry_sdk::metrics::SdkMeterProvider;
 use observe::opentelemetry_sdk::Resource;
 use observe::signals::GatewayStatus;
 use observe::testing::Harness;
+use observe::testing::TelemetryBuilderExt as _;
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::Path;
@@ -205,9 +206,9 @@ fn observe_instruments_have_the_collectors_names() {
     let exporter = PrometheusExporter::new();
     let reader = exporter.reader();
     let (text, _) = Harness::new("payments")
-        .configure(move |b| b.with_metric_reader(reader))
+        .configure(move |b| b.metric_reader(reader))
         .run(|| {
-            let s = observe::__private::signals().expect("signals");
+            let s = observe::signals::current().expect("signals");
             s.server_request("GET", "/pay".into(), Some(200), None, false, 0.012, None);
             s.server_active("GET", "http", 1);
             s.masked_failure("/pay".into(), "bank".into());
@@ -359,9 +360,9 @@ fn promtool_accepts_the_text_exposition() {
     let observe = PrometheusExporter::new();
     let reader = observe.reader();
     let (text, _) = Harness::new("payments")
-        .configure(move |b| b.with_metric_reader(reader))
+        .configure(move |b| b.metric_reader(reader))
         .run(|| {
-            let s = observe::__private::signals().expect("signals");
+            let s = observe::signals::current().expect("signals");
             s.server_request("GET", "/pay".into(), Some(200), None, false, 0.012, None);
             s.server_active("GET", "http", 1);
             s.gateway_call("bank".into(), GatewayStatus::Success, None, 0.2, None);
@@ -575,7 +576,7 @@ async fn prometheus_scrapes_an_axum_app() {
         .log_output(observe::LogOutput::Sink(std::sync::Arc::new(
             observe::MemorySink::new(),
         )))
-        .with_metric_reader(exporter.reader())
+        .metric_reader(exporter.reader())
         .build()
         .expect("telemetry");
     // Current-thread runtime: the server's tasks run on this thread, under this dispatcher.

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::routing::{get, post};
 use axum::Router;
 use http::{HeaderValue, Request};
+use observe::testing::TelemetryBuilderExt as _;
 use observe::testing::{Harness, MetricValue};
 use observe::tower::ObserveLayer;
 use std::time::{Duration, Instant};
@@ -223,7 +224,7 @@ async fn blocked_stdout_pipe_drops_and_counts_and_requests_go_on() {
     let (dispatch, guard) = Telemetry::builder("svc")
         .env_source(|_| None)
         .log_output(LogOutput::Sink(Arc::new(writer)))
-        .with_metric_reader(reader.clone())
+        .metric_reader(reader.clone())
         .build()
         .expect("telemetry")
         .into_parts();

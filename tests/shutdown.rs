@@ -6,6 +6,7 @@
 mod support;
 
 use observe::opentelemetry::metrics::MeterProvider as _;
+use observe::testing::TelemetryBuilderExt as _;
 use observe::{LogOutput, MemorySink, Telemetry, TelemetryGuard};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -9,7 +9,7 @@
 //! timeline, the error rate a status-code-only metric shows next to
 //! observe's, and one affected order traced from its id to the bank span.
 //!
-//! Run: `cargo run --release --example incident` (about 90 s; `--short` for
+//! Run: `cargo run --release --features alerts,synthetic --example incident` (about 90 s; `--short` for
 //! a 15 s run). Log lines go to stdout rate-limited to a few per second (all
 //! of them to `target/incident-logs.jsonl`).
 //!
@@ -277,8 +277,8 @@ async fn embedded() -> Result<(), scenario::BoxError> {
         .environment("demo")
         .pseudonym_key("incident-demo-pseudonym-key")
         .log_output(observe::LogOutput::Sink(sink))
-        .with_metric_reader(snapshot.clone())
-        .with_prometheus(&prom)
+        .metric_reader(snapshot.clone())
+        .prometheus(&prom)
         .export_dir(&export_dir)
         .init()?;
     let guard = Arc::new(guard);

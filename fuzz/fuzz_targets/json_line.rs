@@ -7,6 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use observe::{LogOutput, SyncWriter, Telemetry, TelemetryGuard};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
+use observe::testing::TelemetryBuilderExt as _;
 
 /// stdout stand-in the target drains after every event.
 #[derive(Clone, Default)]

@@ -1,9 +1,8 @@
 //! Cheap clock reads for the request path.
 //!
-//! Every span reads the clock at least twice and every log line once; a
-//! `clock_gettime` through the vDSO costs ~22 ns on the reference VM, which
-//! was 13% of an `#[observed]` call. [`Instant`] reads the CPU's time-stamp
-//! counter where it is invariant (fastant, the clock fastrace uses) and falls
+//! Every span reads the clock at least twice and every log line once, so
+//! the request path never calls `clock_gettime`: [`Instant`] reads the
+//! CPU's time-stamp counter where it is invariant (fastant, the clock fastrace uses) and falls
 //! back to the OS clock elsewhere; [`wall_now`] turns a counter reading into
 //! wall-clock time through a per-thread anchor refreshed every second, so
 //! the counter's drift against an NTP-disciplined clock never accumulates.
@@ -43,6 +42,36 @@ pub(crate) fn wall_at(now: Instant) -> SystemTime {
 #[inline]
 pub(crate) fn wall_now() -> SystemTime {
     wall_at(Instant::now())
+}
+
+/// Where timestamps come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub, dead_code))]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// A fixed instant, for golden tests.
+    Fixed(SystemTime),
+}
+
+impl Clock {
+    #[inline]
+    pub(crate) fn now(&self) -> SystemTime {
+        match self {
+            Clock::System => wall_now(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+
+    /// The time of a clock reading already taken (`None`: read it now).
+    #[inline]
+    pub(crate) fn at(&self, reading: Option<Instant>) -> SystemTime {
+        match (self, reading) {
+            (Clock::System, Some(at)) => wall_at(at),
+            _ => self.now(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
 //! The current trace, for business records and support tools.
 
 use crate::layer::span_state::SpanState;
-use crate::layer::{ObserveLayer, Shared};
+use crate::layer::{Shared, TelemetryLayer};
 use std::sync::Arc;
-use tracing::Subscriber as _;
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Registry;
+use tracing::span::Id;
 
 /// Runs `f` on observe's state of the current span, if any: the innermost
 /// `#[observed]` call running in tracing's current span, or that span.
@@ -17,38 +15,34 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&SpanState) -> R) -> Option<R> {
 pub(crate) fn with_current_mut<R>(f: impl FnOnce(&mut SpanState) -> R) -> Option<R> {
     let mut f = Some(f);
     tracing::dispatcher::get_default(|d| {
-        let reg = d.downcast_ref::<Registry>()?;
-        let current = reg.current_span();
-        let id = current.id();
-        let r = crate::layer::local::with_scope(id.map(|i| i.into_u64()), |frames| {
+        let (_, store) = TelemetryLayer::find(d)?;
+        let id = store.current();
+        let r = crate::layer::local::with_scope(id.as_ref().map(Id::into_u64), |frames| {
             let fr = frames.last_mut()?;
             f.take().map(|f| f(&mut fr.state))
         });
         if r.is_some() {
             return r;
         }
-        let s = reg.span(id?)?;
-        let mut ext = s.extensions_mut();
-        let st = ext.get_mut::<SpanState>()?;
-        f.take().map(|f| f(st))
+        let mut out = None;
+        store.write(&id?, &mut |st| {
+            if let Some(f) = f.take() {
+                out = Some(f(st));
+            }
+        });
+        out
     })
 }
 
-/// Runs `f` on observe's state of `span`.
-pub(crate) fn with_span<R>(span: &tracing::Span, f: impl FnOnce(&SpanState) -> R) -> Option<R> {
-    span.with_subscriber(|(id, d)| {
-        let reg = d.downcast_ref::<Registry>()?;
-        let s = reg.span(id)?;
-        let ext = s.extensions();
-        ext.get::<SpanState>().map(f)
-    })
-    .flatten()
+/// The request the current span belongs to.
+pub(crate) fn current_request() -> Option<Arc<crate::classify::RequestState>> {
+    with_current(|s| s.request.clone()).flatten()
 }
 
 /// The telemetry of the current dispatcher, if it is observe's.
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     tracing::dispatcher::get_default(|d| {
-        d.downcast_ref::<ObserveLayer>()
+        d.downcast_ref::<TelemetryLayer>()
             .map(|l| Arc::clone(&l.shared))
     })
 }
@@ -59,6 +53,7 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
 /// go from an order id to its trace.
 ///
 /// ```
+/// # use observe_core::testing::TelemetryBuilderExt as _;
 /// # let t = observe_core::Telemetry::builder("doc").env_source(|_| None)
 /// #     .log_output(observe_core::LogOutput::Sink(std::sync::Arc::new(observe_core::MemorySink::new())))
 /// #     .build().unwrap();
@@ -78,15 +73,13 @@ pub fn current_span_id() -> Option<String> {
     with_current(|s| s.span_id_hex().to_owned())
 }
 
-/// The W3C `traceparent` of the current span (`00-<trace>-<span>-<flags>`).
+/// The W3C `traceparent` of the current span (`00-<trace>-<span>-<flags>`),
+/// to record. For an outbound request, use
+/// [`propagation::inject_current`](crate::propagation::inject_current),
+/// which also carries `tracestate` and baggage.
 pub fn current_traceparent() -> Option<String> {
     with_current(|s| {
-        format!(
-            "00-{}-{}-{:02x}",
-            s.trace_id_hex(),
-            s.span_id_hex(),
-            s.flags
-        )
+        String::from_utf8_lossy(&crate::w3c::traceparent_bytes(s.ids_hex(), s.flags)).into_owned()
     })
 }
 

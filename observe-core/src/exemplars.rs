@@ -54,7 +54,7 @@
 //!
 //! [`HTTP_DURATION_BUCKETS`]: crate::signals::HTTP_DURATION_BUCKETS
 
-use crate::signals::HTTP_DURATION_BUCKETS;
+use crate::signals::names::HTTP_DURATION_BUCKETS;
 use opentelemetry::{KeyValue, Value};
 use std::fmt;
 use std::sync::atomic::{fence, AtomicU64, Ordering};

@@ -7,6 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 
 /// Where ids come from: random (the default) or a fixed seed for reproducible tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub, dead_code))]
 pub enum IdSource {
     /// Random ids (W3C Level 2 `random` flag is set on traces started here).
     #[default]
@@ -16,12 +17,19 @@ pub enum IdSource {
     Seeded(u64),
 }
 
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
+/// SplitMix64's output function: a 64-bit value mixed so that every input
+/// bit affects every output bit (also what log sampling draws from a trace id).
+#[inline]
+pub(crate) fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// SplitMix64: the next value of the sequence `state` is at (seeds xoshiro).
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    mix64(*state)
 }
 
 /// xoshiro256++ state.

@@ -19,48 +19,79 @@
 //! ```text
 //! {"timestamp":"2026-05-22T02:14:33.123456Z","level":"ERROR","service":"payment-service","event":"payment_failed","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","target":"payments","gateway_status_code":504,"order_id":"ord_123"}
 //! ```
+//!
+//! | module | what |
+//! |---|---|
+//! | [`Telemetry`], [`init`] (`telemetry/`) | the builder, the environment, the pipelines it wires, the guard |
+//! | [`TelemetryLayer`] (`layer/`) | the tracing layer: span ids and export, one JSON line per event |
+//! | [`span`] | observe's state of a span, for the crates built on core |
+//! | [`signals`] | the golden-signal instruments and the one table of metric names |
+//! | [`classify`] | what a failure is, for every layer |
+//! | [`propagation`], [`w3c`] | W3C Trace Context and Baggage in and out |
+//! | [`export`] | span, log-record and metric pipelines; OTLP, files, Prometheus; tail sampling |
+//! | [`exemplars`], [`metrics`], [`intern`] | exemplar table, snapshot reader, interned names |
+//! | `testing` (feature `testing`) | the capture harness and the builder's test-only settings |
 #![forbid(unsafe_code)]
 
-pub mod alerts;
+pub mod classify;
 mod clock;
 mod context;
 mod error;
 pub mod exemplars;
 pub mod export;
 mod filter;
+mod hex;
 mod ids;
+pub mod intern;
 pub(crate) mod layer;
 pub(crate) mod log;
 mod macros;
 pub mod metrics;
 #[doc(hidden)]
 pub mod observed;
-mod outcome;
+pub mod propagation;
 mod pseudonym;
 mod sampler;
+mod scope;
 pub mod signals;
-pub mod synthetic;
+pub mod span;
 mod telemetry;
+#[cfg(feature = "testing")]
 pub mod testing;
+pub mod w3c;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+pub use classify::{ErrorType, Outcome};
 pub use context::{current_span_context, current_span_id, current_trace_id, current_traceparent};
 pub use error::{InitError, ShutdownError};
-pub use ids::IdSource;
-pub use layer::{Clock, ObserveLayer};
+pub use layer::TelemetryLayer;
 pub use log::redact::{DEFAULT_DENY_LIST, REDACTED};
 pub use log::sampling::LogSampling;
 pub use log::writer::{FullPolicy, LineSink, MemorySink, NonBlocking, SyncWriter};
-pub use outcome::{ErrorType, Outcome};
 pub use pseudonym::{pseudonym, PseudonymKey};
 pub use sampler::HeadSampler;
+pub use scope::instrumentation_scope;
 pub use telemetry::{
     init, LogOutput, Telemetry, TelemetryBuilder, TelemetryGuard, DEFAULT_CARDINALITY_LIMIT,
     DEFAULT_LOG_BUFFER, DEFAULT_SHUTDOWN_DEADLINE, DEFAULT_VALUE_CAP,
 };
+
+/// `t` as observe's log lines write it: RFC 3339, UTC, microseconds
+/// (`2026-05-22T02:14:33.123456Z`).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_micros(1_779_416_073_123_456);
+/// assert_eq!(observe_core::rfc3339_micros(t), "2026-05-22T02:14:33.123456Z");
+/// ```
+pub fn rfc3339_micros(t: std::time::SystemTime) -> String {
+    let mut buf = Vec::with_capacity(27);
+    log::timestamp::write_rfc3339_micros(&mut buf, t);
+    String::from_utf8_lossy(&buf).into_owned()
+}
 
 /// Run-time control of log sampling for the current telemetry.
 ///
@@ -108,7 +139,6 @@ impl SamplingControl {
 pub use opentelemetry;
 pub use opentelemetry_sdk;
 pub use tracing;
-pub use tracing_opentelemetry;
 pub use tracing_subscriber;
 
 /// Marks the current request as failed although its response may look
@@ -121,10 +151,10 @@ pub use tracing_subscriber;
 /// # });
 /// ```
 pub fn mark_failed(reason: impl Into<std::borrow::Cow<'static, str>>) {
-    if let Some(req) = __private::current_request() {
+    if let Some(req) = context::current_request() {
         req.mark_failed(reason.into());
     }
-    let _ = __private::with_current_span(|mut h| h.set_error("implicit failure"));
+    let _ = span::with_current_span(|mut h| h.set_error("implicit failure"));
 }
 
 /// A constrained resource whose utilisation feeds `observe.resource.utilization`.
@@ -161,7 +191,7 @@ impl Saturation {
 
     /// Records a ratio between 0 and 1.
     pub fn record_ratio(&self, ratio: f64) {
-        if let Some(s) = __private::signals() {
+        if let Some(s) = signals::current() {
             s.utilization(self.resource.clone(), ratio);
         }
     }

@@ -1,7 +1,7 @@
 //! The instruments observe records, created once per telemetry instance.
 //!
 //! Names follow the OpenTelemetry semantic conventions where one exists and
-//! the names fixed in observe's issues otherwise; `docs/reference/metrics.md`
+//! observe's own names otherwise (one table: [`crate::signals::names`]); `docs/reference/metrics.md`
 //! lists each with its Prometheus name.
 
 use crate::log::writer::LineSink;
@@ -16,13 +16,14 @@ use std::sync::Arc;
 use std::sync::Weak;
 use std::time::Duration;
 
-/// `observe.logs.dropped` (`{line}`, attribute `reason` = `sampled` |
-/// `request_buffer_full` | `queue_full`): log lines not written.
-pub const LOGS_DROPPED: &str = "observe.logs.dropped";
 /// `observe.logs.buffered` (`{line}`, attribute `outcome` = `written` |
 /// `discarded`): sampled-out lines held in a request's buffer, by what
 /// happened when the request ended.
-pub const LOGS_BUFFERED: &str = "observe.logs.buffered";
+pub use crate::signals::names::LOGS_BUFFERED;
+/// `observe.logs.dropped` (`{line}`, attribute `reason` = `sampled` |
+/// `request_buffer_full` | `queue_full`): log lines not written.
+pub use crate::signals::names::LOGS_DROPPED;
+use crate::signals::names::{self, row_of};
 
 /// Counters kept as atomics on the hot path and reported at collection.
 #[derive(Debug, Default)]
@@ -45,10 +46,11 @@ impl Instruments {
     pub(crate) fn new(meter: &Meter, sink: Arc<dyn LineSink>) -> Self {
         let counters = Arc::new(LogCounters::default());
         let c = Arc::clone(&counters);
+        let row = row_of!(names::LOGS_DROPPED);
         let dropped = meter
-            .u64_observable_counter(LOGS_DROPPED)
-            .with_description("Log lines not written, by reason.")
-            .with_unit("{line}")
+            .u64_observable_counter(row.name)
+            .with_description(row.description)
+            .with_unit(row.unit)
             .with_callback(move |obs| {
                 obs.observe(
                     c.sampled.load(Ordering::Relaxed),
@@ -62,10 +64,11 @@ impl Instruments {
             })
             .build();
         let c = Arc::clone(&counters);
+        let row = row_of!(names::LOGS_BUFFERED);
         let buffered = meter
-            .u64_observable_counter(LOGS_BUFFERED)
-            .with_description("Sampled-out lines held in a request's buffer, by outcome.")
-            .with_unit("{line}")
+            .u64_observable_counter(row.name)
+            .with_description(row.description)
+            .with_unit(row.unit)
             .with_callback(move |obs| {
                 obs.observe(
                     c.written.load(Ordering::Relaxed),
@@ -141,7 +144,7 @@ pub enum MetricValue {
 /// A metric reader whose current values can be read at any time as
 /// [`MetricPoint`]s (cumulative): what `observe::testing` and the incident
 /// example read. Pass a clone to
-/// [`TelemetryBuilder::with_metric_reader`](crate::TelemetryBuilder::with_metric_reader).
+/// [`TelemetryBuilder::metric_reader`](crate::TelemetryBuilder::metric_reader).
 #[derive(Debug, Clone)]
 pub struct SnapshotReader(Arc<ManualReader>);
 

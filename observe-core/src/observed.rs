@@ -12,20 +12,17 @@
 //! Drop without finish (panic, cancelled future) ──▶ the same, as a failure
 //! ```
 
+use crate::classify::Classified;
 use crate::clock::Instant;
 use crate::layer::fields::{SpanFieldSink, Visitor};
 use crate::layer::local::{self, LocalSpan};
-use crate::layer::span_state::{SiteFields, SpanState};
-use crate::layer::{Inherited, ObserveLayer, Shared};
-use crate::outcome::Classified;
-use crate::signals::{GatewayStatus, ObservedBound, Signals};
+use crate::layer::span_state::SiteFields;
+use crate::layer::{Inherited, Shared, TelemetryLayer};
+use crate::signals::{ObservedBound, Signals};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use tracing::Subscriber as _;
-use tracing_subscriber::registry::LookupSpan as _;
-use tracing_subscriber::Registry;
 
 /// Telemetry instances a call site keeps bound instruments for.
 const BOUND_SLOTS: usize = 4;
@@ -154,21 +151,25 @@ pub fn start(
     // runs in, and the call's span: it inherits from the innermost call
     // running in that span, or the span itself, or starts a new trace.
     let found = tracing::dispatcher::get_default(|d| {
-        let shared = &d.downcast_ref::<ObserveLayer>()?.shared;
+        let layer = d.downcast_ref::<TelemetryLayer>()?;
+        let shared = &layer.shared;
+        // Disabled telemetry stops here, before any span lookup.
         shared.traces.as_ref()?;
-        let reg = d.downcast_ref::<Registry>()?;
-        let current = reg.current_span();
-        let context = current.id().map(|id| id.into_u64());
+        let store = layer.store(d)?;
+        let current = store.current();
+        let context = current.as_ref().map(tracing::span::Id::into_u64);
         let (inherited, mut state) = local::begin(context, |frames| {
             frames.last().map(|fr| Inherited::child_of(&fr.state))
         });
         let inherited = match inherited {
             Some(i) => i,
-            None => current
-                .id()
-                .and_then(|id| reg.span(id))
-                .and_then(|s| s.extensions().get::<SpanState>().map(Inherited::child_of))
-                .unwrap_or_else(|| shared.root()),
+            None => {
+                let mut parent = None;
+                if let Some(id) = &current {
+                    store.read(id, &mut |st| parent = Some(Inherited::child_of(st)));
+                }
+                parent.unwrap_or_else(|| shared.root())
+            }
         };
         let now = Instant::now();
         shared.fill_state(&mut state, inherited, meta, Some(site.fields()), Some(now));
@@ -303,6 +304,7 @@ impl Call {
             classified
         };
         let ok = classified == Classified::Ok;
+        let status = classified.gateway_status();
         let signals = &a.shared.signals;
         match (a.bound, signals) {
             (Some(b), _) => b.end(ok, secs),
@@ -321,14 +323,9 @@ impl Call {
         else {
             if let (Some(g), Some(s)) = (site.gateway, signals) {
                 let ids = a.exemplar_ids(s);
-                s.gateway_call(Cow::Borrowed(g), GatewayStatus::Success, None, secs, ids);
+                s.gateway_call(Cow::Borrowed(g), status, None, secs, ids);
             }
             return;
-        };
-        let status = if timeout {
-            GatewayStatus::Timeout
-        } else {
-            GatewayStatus::Error
         };
         if let (Some(g), Some(s)) = (site.gateway, signals) {
             let ids = a.exemplar_ids(s);
@@ -343,7 +340,7 @@ impl Call {
         let request = a
             .span
             .with_state(|st| {
-                let mut h = crate::__private::SpanHandle::new(st);
+                let mut h = crate::span::SpanHandle::new(st);
                 h.set_error(Cow::Owned(message.clone()));
                 h.set_attribute(KeyValue::new("error.type", error_type.to_string()));
                 h.add_event(
@@ -358,9 +355,9 @@ impl Call {
             .flatten();
         if let Some(req) = request {
             match site.gateway {
-                Some(g) => req.record_gateway_failure(crate::log::sampling::GatewayFailure {
+                Some(g) => req.record_gateway_failure(crate::classify::GatewayFailure {
                     gateway: Cow::Borrowed(g),
-                    status: status.as_str(),
+                    status,
                     error_type: error_type.clone(),
                 }),
                 None if implicit => req.mark_failed(error_type.clone()),
@@ -402,7 +399,7 @@ impl Active {
             return None;
         }
         self.span
-            .with_state(|st| crate::__private::SpanHandle::new(st).sampled_ids())
+            .with_state(|st| crate::span::SpanHandle::new(st).sampled_ids())
             .flatten()
     }
 }

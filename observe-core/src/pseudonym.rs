@@ -39,11 +39,7 @@ impl PseudonymKey {
             Ok(mut mac) => {
                 mac.update(value.as_bytes());
                 let tag = mac.finalize().into_bytes();
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                for b in tag.iter().take(16) {
-                    out.push(HEX[(b >> 4) as usize] as char);
-                    out.push(HEX[(b & 0xf) as usize] as char);
-                }
+                crate::hex::push_str(&mut out, &tag[..16]);
             }
             // HMAC accepts keys of any length; keep a visible, non-identifying value anyway.
             Err(_) => out.push_str("unavailable"),

@@ -1,4 +1,4 @@
-//! A capture harness for tests: run code under a scoped observe instance with
+//! Test support (feature `testing`). A capture harness for tests: run code under a scoped observe instance with
 //! in-memory exporters, and get back the log lines, the finished spans, the
 //! log records and the metric points. Nothing global is installed, so tests
 //! run in parallel.
@@ -17,8 +17,8 @@
 //! assert_eq!(line["trace_id"], cap.spans[0].span_context.trace_id().to_string());
 //! ```
 
-use crate::ids::IdSource;
-use crate::layer::Clock;
+pub use crate::clock::Clock;
+pub use crate::ids::IdSource;
 use crate::log::writer::MemorySink;
 use crate::metrics::SnapshotReader;
 pub use crate::metrics::{MetricPoint, MetricValue};
@@ -29,6 +29,52 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing::instrument::WithSubscriber;
+
+/// The builder's test-only settings: a fixed clock, seeded ids, and a
+/// private environment instead of the process's (feature `testing`).
+///
+/// ```
+/// use observe_core::testing::{Clock, IdSource, TelemetryBuilderExt as _};
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let telemetry = observe_core::Telemetry::builder("checkout")
+///     .env_source(|name| (name == "RUST_LOG").then(|| "debug".to_owned()))
+///     .clock(Clock::Fixed(UNIX_EPOCH + Duration::from_secs(1_700_000_000)))
+///     .ids(IdSource::Seeded(7))
+///     .log_output(observe_core::LogOutput::Sink(std::sync::Arc::new(observe_core::MemorySink::new())))
+///     .build()?;
+/// # drop(telemetry);
+/// # Ok::<(), observe_core::InitError>(())
+/// ```
+pub trait TelemetryBuilderExt {
+    /// Timestamps from a fixed instant (golden tests).
+    fn clock(self, clock: Clock) -> Self;
+    /// Trace and span ids from a seed (golden tests).
+    fn ids(self, ids: IdSource) -> Self;
+    /// Reads configuration variables through `lookup` instead of the process
+    /// environment (`|_| None` ignores the environment).
+    fn env_source(self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self;
+}
+
+impl TelemetryBuilderExt for TelemetryBuilder {
+    fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn ids(mut self, ids: IdSource) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    fn env_source(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.env = Some(Arc::new(lookup));
+        self
+    }
+}
 
 /// What a run recorded.
 #[derive(Debug, Default)]
@@ -124,9 +170,9 @@ impl Harness {
         let mut b = Telemetry::builder(self.service)
             .env_source(|k| (k == "RUST_LOG").then(|| "trace".to_owned()))
             .log_output(LogOutput::Sink(Arc::new(rec.sink.clone())))
-            .with_span_processor(SimpleSpanProcessor::new(rec.spans.clone()))
-            .with_log_processor(SimpleLogProcessor::new(rec.logs.clone()))
-            .with_metric_reader(rec.reader.clone());
+            .span_processor(SimpleSpanProcessor::new(rec.spans.clone()))
+            .log_processor(SimpleLogProcessor::new(rec.logs.clone()))
+            .metric_reader(rec.reader.clone());
         for f in self.configure {
             b = f(b);
         }

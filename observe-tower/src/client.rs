@@ -14,16 +14,19 @@
 //! ```
 //!
 //! 2xx and 3xx are `success`; 4xx and 5xx `error` with `error.type` = the
-//! code; transport errors `timeout` (a timed-out I/O error or elapsed timer in
-//! the error's source chain) or `error` (named after the I/O error kind).
-//! Replace the classification with [`GatewayLayer::classifier`].
+//! code; transport errors `timeout` (a timed-out I/O error or an elapsed
+//! timer in the error's source chain) or `error` (named after the I/O error
+//! kind), as [`observe_core::classify`] decides for every layer. Replace the
+//! classification with [`GatewayLayer::classifier`].
 
-use crate::propagation::inject;
 use http::{Request, Response};
-use observe_core::__private::{signals, with_span, GatewayStatus, Signals};
+use observe_core::classify::{self, Classified, GatewayFailure, GatewayStatus};
 use observe_core::opentelemetry::trace::SpanKind;
 use observe_core::opentelemetry::KeyValue;
+use observe_core::propagation::inject;
 use observe_core::signals::keys;
+use observe_core::signals::{current as signals, Signals};
+use observe_core::span::with_span;
 use observe_core::tracing::Span;
 use pin_project_lite::pin_project;
 use std::borrow::Cow;
@@ -53,38 +56,17 @@ pub struct DefaultGatewayClassifier;
 
 impl GatewayClassifier for DefaultGatewayClassifier {
     fn classify_status(&self, status: http::StatusCode) -> Classification {
-        if status.is_client_error() || status.is_server_error() {
-            (
-                GatewayStatus::Error,
-                Some(Cow::Owned(status.as_u16().to_string())),
-            )
-        } else {
-            (GatewayStatus::Success, None)
-        }
+        classification(classify::response(status))
     }
 
     fn classify_error(&self, error: &(dyn StdError + 'static)) -> Classification {
-        let mut cur: Option<&(dyn StdError + 'static)> = Some(error);
-        while let Some(e) = cur {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                use observe_core::ErrorType;
-                let status = if io.is_timeout() {
-                    GatewayStatus::Timeout
-                } else {
-                    GatewayStatus::Error
-                };
-                return (status, Some(io.error_type()));
-            }
-            if e.downcast_ref::<observe_core::__private::tokio::time::error::Elapsed>()
-                .is_some()
-                || e.to_string().to_ascii_lowercase().contains("timed out")
-            {
-                return (GatewayStatus::Timeout, Some(Cow::Borrowed("timeout")));
-            }
-            cur = e.source();
-        }
-        (GatewayStatus::Error, Some(Cow::Borrowed("transport_error")))
+        classification(classify::error(error))
     }
+}
+
+/// A classified result as a gateway call's status and `error.type`.
+fn classification(c: Classified) -> Classification {
+    c.into_gateway_outcome()
 }
 
 /// Observes calls to the gateway `name` through any tower HTTP client.
@@ -148,20 +130,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Gateway<S> {
 }
 
 impl<S> Gateway<S> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    crate::macros::inner_service_accessors!();
 }
 
 pub(crate) struct CallGuard {
@@ -253,9 +222,9 @@ impl Drop for CallGuard {
         }
         if status != GatewayStatus::Success {
             if let Some(req) = request {
-                req.record_gateway_failure(observe_core::__private::GatewayFailure {
+                req.record_gateway_failure(GatewayFailure {
                     gateway: self.gateway.clone(),
-                    status: status.as_str(),
+                    status,
                     error_type: error_type.unwrap_or(Cow::Borrowed("error")),
                 });
             }

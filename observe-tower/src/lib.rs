@@ -3,11 +3,15 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
-pub mod propagation;
+mod macros;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 pub mod server;
-pub mod w3c;
+
+/// W3C Trace Context and Baggage in and out of header maps (observe-core's).
+pub use observe_core::propagation;
+/// The W3C `traceparent`, `tracestate` and `baggage` parsers (observe-core's).
+pub use observe_core::w3c;
 
 pub use client::{Gateway, GatewayLayer};
 pub use server::{JsonFailureRule, Observe, ObserveLayer, RouteClassifier};

@@ -66,18 +66,12 @@ impl Middleware for GatewayMiddleware {
                 Some(r.status().as_u16()),
                 self.classifier.classify_status(r.status()),
             ),
-            Err(reqwest_middleware::Error::Reqwest(e)) => {
-                use observe_core::ErrorType;
-                let status = if e.is_timeout() {
-                    observe_core::__private::GatewayStatus::Timeout
-                } else {
-                    observe_core::__private::GatewayStatus::Error
-                };
-                guard.set_outcome(
-                    e.status().map(|s| s.as_u16()),
-                    (status, Some(e.error_type())),
-                );
-            }
+            // The classifier sees the reqwest error itself (the middleware
+            // error is transparent: its source chain starts below it).
+            Err(reqwest_middleware::Error::Reqwest(e)) => guard.set_outcome(
+                e.status().map(|s| s.as_u16()),
+                self.classifier.classify_error(e),
+            ),
             Err(e) => guard.set_outcome(None, self.classifier.classify_error(e)),
         }
         drop(guard);

@@ -22,6 +22,9 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// Every signal, in shutdown order.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
+
     /// `traces`, `logs` or `metrics` (the `signal` attribute).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -168,6 +171,7 @@ mod tests {
 
     #[test]
     fn reports_at_most_once_a_minute() {
+        use crate::testing::TelemetryBuilderExt as _;
         let s = DropStats::new(Signal::Traces);
         let sink = crate::MemorySink::new();
         let t = crate::Telemetry::builder("t")

@@ -155,37 +155,45 @@ impl FileWriter {
     }
 }
 
+/// The constructor, rotation setting and `Debug` of a file exporter
+/// writing `<dir>/<file>.jsonl`.
+macro_rules! file_exporter {
+    ($ty:ident, $file:literal) => {
+        impl $ty {
+            #[doc = concat!("Appends to `<dir>/", $file, ".jsonl` (the folder is created on first write).")]
+            pub fn new(dir: impl Into<PathBuf>) -> Self {
+                $ty {
+                    w: FileWriter::new(dir.into(), $file),
+                }
+            }
+
+            /// Rotates at `max_bytes`, keeping `keep` older files (default 64 MiB, 4).
+            pub fn rotation(self, max_bytes: u64, keep: usize) -> Self {
+                $ty {
+                    w: self.w.rotation(max_bytes, keep),
+                }
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("dir", &self.w.dir())
+                    .finish()
+            }
+        }
+    };
+}
+
 /// Writes spans to `<dir>/traces.jsonl` (one `ExportTraceServiceRequest`
 /// per batch and line). Use it behind a
-/// [`BatchSpanProcessor`](super::BatchSpanProcessor): `export` does blocking
+/// [`SpanPipeline`](super::SpanPipeline): `export` does blocking
 /// file I/O on the pipeline's thread.
 pub struct FileSpanExporter {
     w: FileWriter,
 }
 
-impl FileSpanExporter {
-    /// Appends to `<dir>/traces.jsonl` (the folder is created on first write).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FileSpanExporter {
-            w: FileWriter::new(dir.into(), "traces"),
-        }
-    }
-
-    /// Rotates at `max_bytes`, keeping `keep` older files (default 64 MiB, 4).
-    pub fn rotation(self, max_bytes: u64, keep: usize) -> Self {
-        FileSpanExporter {
-            w: self.w.rotation(max_bytes, keep),
-        }
-    }
-}
-
-impl fmt::Debug for FileSpanExporter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FileSpanExporter")
-            .field("dir", &self.w.dir())
-            .finish()
-    }
-}
+file_exporter!(FileSpanExporter, "traces");
 
 impl SpanExporter for FileSpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
@@ -209,34 +217,12 @@ impl SpanExporter for FileSpanExporter {
 
 /// Writes log records to `<dir>/logs.jsonl` (one `ExportLogsServiceRequest`
 /// per batch and line). Use it behind a
-/// [`BatchLogProcessor`](super::BatchLogProcessor).
+/// [`LogPipeline`](super::LogPipeline).
 pub struct FileLogExporter {
     w: FileWriter,
 }
 
-impl FileLogExporter {
-    /// Appends to `<dir>/logs.jsonl` (the folder is created on first write).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FileLogExporter {
-            w: FileWriter::new(dir.into(), "logs"),
-        }
-    }
-
-    /// Rotates at `max_bytes`, keeping `keep` older files (default 64 MiB, 4).
-    pub fn rotation(self, max_bytes: u64, keep: usize) -> Self {
-        FileLogExporter {
-            w: self.w.rotation(max_bytes, keep),
-        }
-    }
-}
-
-impl fmt::Debug for FileLogExporter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FileLogExporter")
-            .field("dir", &self.w.dir())
-            .finish()
-    }
-}
+file_exporter!(FileLogExporter, "logs");
 
 impl LogExporter for FileLogExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {

@@ -3,6 +3,15 @@
 //! `ExportLogsServiceRequest` object per line, lowerCamelCase field names,
 //! hex trace and span ids, enums as integers, 64-bit integers as decimal
 //! strings, and fields at their default value left out.
+//!
+//! Why observe's own writer rather than opentelemetry-proto's serde: that
+//! needs the generated protobuf types (feature `gen-tonic`, prost and tonic
+//! in every service) and a full copy of each batch into them before
+//! serialising; this writes the bytes straight from the SDK's data on the
+//! pipeline's thread. `tests/otlp.rs` decodes every line with
+//! opentelemetry-proto's own types and compares the spans and records with
+//! opentelemetry-proto's transform of the same data
+//! (`the_file_default_is_otlp_json_the_proto_types_decode`).
 
 use opentelemetry::logs::AnyValue;
 use opentelemetry::trace::{SpanKind, Status};
@@ -493,13 +502,10 @@ fn nanos(out: &mut Vec<u8>, t: SystemTime) {
     out.push(b'"');
 }
 
+/// A quoted lowercase hex string (trace and span ids).
 fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    for b in bytes {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 15)]);
-    }
+    crate::hex::push(out, bytes);
     out.push(b'"');
 }
 

@@ -1,7 +1,7 @@
-//! [`BatchLogProcessor`]: OpenTelemetry log records into a bounded queue,
+//! [`LogPipeline`]: OpenTelemetry log records into a bounded queue,
 //! exported in batches on the pipeline's own thread.
 
-use super::batch::{BatchConfig, Export, Pipeline, Queue};
+use super::batch::{queue_pipeline, BatchConfig, Export, PipelineControl, Queue};
 use super::dropped::{DropReason, Signal};
 use crate::error::InitError;
 use opentelemetry::InstrumentationScope;
@@ -14,44 +14,14 @@ use std::time::Duration;
 type Item = Box<(SdkLogRecord, InstrumentationScope)>;
 
 /// observe's batch log-record processor: the log-record twin of
-/// [`BatchSpanProcessor`](super::BatchSpanProcessor), counting what it drops
+/// [`SpanPipeline`](super::SpanPipeline), counting what it drops
 /// in `observe.telemetry.dropped{signal="logs"}`.
 #[derive(Clone, Debug)]
-pub struct BatchLogProcessor {
+pub struct LogPipeline {
     queue: Arc<Queue<Item>>,
 }
 
-impl BatchLogProcessor {
-    /// Starts the pipeline's thread with `exporter`.
-    pub fn new<E: LogExporter + 'static>(
-        exporter: E,
-        config: BatchConfig,
-    ) -> Result<Self, InitError> {
-        Self::with_exporter_factory(move || Ok(exporter), config)
-    }
-
-    /// Starts the pipeline's thread and builds the exporter there, inside its
-    /// tokio runtime; an `Err` becomes [`InitError::Exporter`].
-    pub fn with_exporter_factory<E, F>(make: F, config: BatchConfig) -> Result<Self, InitError>
-    where
-        E: LogExporter + 'static,
-        F: FnOnce() -> Result<E, String> + Send + 'static,
-    {
-        let queue = Queue::start(Signal::Logs, config, move || make().map(LogExport))?;
-        Ok(BatchLogProcessor {
-            queue: Arc::new(queue),
-        })
-    }
-
-    pub(crate) fn pipeline(&self) -> Arc<dyn Pipeline> {
-        Arc::clone(&self.queue) as Arc<dyn Pipeline>
-    }
-
-    /// Items dropped so far for `reason` (what `observe.telemetry.dropped` reports).
-    pub fn dropped(&self, reason: DropReason) -> u64 {
-        self.queue.stats().get(reason)
-    }
-}
+queue_pipeline!(LogPipeline, Item, Signal::Logs, LogExporter, LogExport);
 
 struct LogExport<E>(E);
 
@@ -74,7 +44,7 @@ impl<E: LogExporter + 'static> Export<Item> for LogExport<E> {
     }
 }
 
-impl LogProcessor for BatchLogProcessor {
+impl LogProcessor for LogPipeline {
     /// Called on the thread that logged (a request's, usually), by the
     /// logger observe's layer writes to. Never blocks: one copy of the record
     /// goes into the bounded queue with one `try_send`, or is dropped and counted.

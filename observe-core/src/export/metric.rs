@@ -1,8 +1,9 @@
-//! [`PeriodicReader`]: collects the meter provider's metrics on a timer and
+//! [`MetricPipeline`]: collects the meter provider's metrics on a timer and
 //! exports them on the pipeline's own thread.
 
-use super::batch::{spawn_worker, Bounded, Control, Pipeline, ShutdownDeadline, WorkerHandle};
+use super::batch::{Control, PipelineControl};
 use super::dropped::{DropReason, DropStats, Signal};
+use super::worker::{spawn_worker, Bounded, ShutdownDeadline, WorkerHandle};
 use crate::error::InitError;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
@@ -21,7 +22,7 @@ use tokio::sync::mpsc;
 /// export counts its data points in `observe.telemetry.dropped{signal="metrics"}`.
 /// Flush and shutdown collect and export once more.
 #[derive(Clone, Debug)]
-pub struct PeriodicReader {
+pub struct MetricPipeline {
     inner: Arc<Inner>,
 }
 
@@ -34,13 +35,13 @@ struct Inner {
 
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PeriodicReader")
+        f.debug_struct("MetricPipeline")
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
-impl PeriodicReader {
+impl MetricPipeline {
     /// Starts the reader's thread with `exporter`.
     pub fn new<E: PushMetricExporter>(
         exporter: E,
@@ -80,7 +81,7 @@ impl PeriodicReader {
             timeout,
         };
         let thread = spawn_worker(Signal::Metrics, make, move |e| worker.run(e))?;
-        Ok(PeriodicReader {
+        Ok(MetricPipeline {
             inner: Arc::new(Inner {
                 manual,
                 worker: WorkerHandle::new(ctl_tx, thread, deadline),
@@ -90,8 +91,8 @@ impl PeriodicReader {
         })
     }
 
-    pub(crate) fn pipeline(&self) -> Arc<dyn Pipeline> {
-        Arc::clone(&self.inner) as Arc<dyn Pipeline>
+    pub(crate) fn pipeline(&self) -> Arc<dyn PipelineControl> {
+        Arc::clone(&self.inner) as Arc<dyn PipelineControl>
     }
 
     /// Items dropped so far for `reason` (what `observe.telemetry.dropped` reports).
@@ -100,7 +101,7 @@ impl PeriodicReader {
     }
 }
 
-impl Pipeline for Inner {
+impl PipelineControl for Inner {
     fn stats(&self) -> Arc<DropStats> {
         Arc::clone(&self.stats)
     }
@@ -118,7 +119,7 @@ impl Pipeline for Inner {
     }
 }
 
-impl MetricReader for PeriodicReader {
+impl MetricReader for MetricPipeline {
     /// Called once by the meter provider while it is built.
     fn register_pipeline(&self, pipeline: Weak<SdkPipeline>) {
         self.inner.manual.register_pipeline(pipeline);
@@ -281,7 +282,7 @@ mod tests {
         let exporter = Hanging::default();
         let started = Arc::clone(&exporter.started);
         let reader =
-            PeriodicReader::new(exporter, Duration::from_millis(10), Duration::from_secs(30))
+            MetricPipeline::new(exporter, Duration::from_millis(10), Duration::from_secs(30))
                 .expect("reader");
         let provider = SdkMeterProvider::builder()
             .with_reader(reader.clone())

@@ -15,9 +15,9 @@
 //! ```text
 //!  request threads (never block)             observe-export-traces / -logs / -metrics
 //!  ─────────────────────────────             (one thread each, a current-thread tokio runtime)
-//!  span closes ─▶ ObserveLayer ─▶ BatchSpanProcessor::on_end ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / traces.jsonl
-//!  event       ─▶ ObserveLayer ─▶ SdkLogger ─▶ BatchLogProcessor::emit ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / logs.jsonl
-//!  counter.add ─▶ SdkMeterProvider (atomics)           PeriodicReader: every 60 s collect ─▶ OTLP
+//!  span closes ─▶ TelemetryLayer ─▶ SpanPipeline::on_end ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / traces.jsonl
+//!  event       ─▶ TelemetryLayer ─▶ SdkLogger ─▶ LogPipeline::emit ─try_send─▶ [queue 2048] ─▶ batch 512 ─▶ OTLP / logs.jsonl
+//!  counter.add ─▶ SdkMeterProvider (atomics)           MetricPipeline: every 60 s collect ─▶ OTLP
 //!                        │ queue full                         │ export failed / deadline passed
 //!                        ▼                                    ▼
 //!        observe.telemetry.dropped{signal, reason}  +  `telemetry_dropped` log line (≤ 1 per signal per minute)
@@ -44,10 +44,10 @@
 //!
 //! The `observe-data/` default applies only to `init()` reading the real
 //! process environment: [`build`](crate::TelemetryBuilder::build) and any
-//! builder with an [`env_source`](crate::TelemetryBuilder::env_source) (the
-//! test [`Harness`](crate::testing::Harness) uses `|_| None`) write no files
+//! builder given a test environment (`env_source` of the `testing`
+//! feature; the test harness uses `|_| None`) write no files
 //! unless a folder is named. Processors added with
-//! [`with_span_processor`](crate::TelemetryBuilder::with_span_processor) and
+//! [`span_processor`](crate::TelemetryBuilder::span_processor) and
 //! friends run in addition.
 //!
 //! # What is counted
@@ -66,16 +66,17 @@ mod log;
 mod metric;
 pub(crate) mod otlp;
 pub mod prometheus;
-pub(crate) mod resource;
+pub(crate) mod record;
 mod span;
 pub mod tail;
+pub(crate) mod worker;
 
 pub use batch::BatchConfig;
 pub use dropped::{DropReason, Signal};
-pub use log::BatchLogProcessor;
-pub use metric::PeriodicReader;
+pub use log::LogPipeline;
+pub use metric::MetricPipeline;
 pub use otlp::{Protocol, DEFAULT_OTLP_TIMEOUT};
-pub use span::BatchSpanProcessor;
+pub use span::SpanPipeline;
 
 use dropped::DropStats;
 use opentelemetry::metrics::{Meter, ObservableCounter};
@@ -84,7 +85,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `observe.telemetry.dropped`: telemetry items that never reached the receiver.
-pub const TELEMETRY_DROPPED: &str = "observe.telemetry.dropped";
+pub use crate::signals::names::TELEMETRY_DROPPED;
 
 /// Default metric export interval (`OTEL_METRIC_EXPORT_INTERVAL`): 60 s.
 pub const DEFAULT_METRIC_INTERVAL: Duration = Duration::from_secs(60);
@@ -93,12 +94,11 @@ pub const DEFAULT_METRIC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Registers `observe.telemetry.dropped` on `meter`, reading `stats`.
 pub(crate) fn dropped_counter(meter: &Meter, stats: Vec<Arc<DropStats>>) -> ObservableCounter<u64> {
+    let row = crate::signals::names::row_of!(TELEMETRY_DROPPED);
     meter
-        .u64_observable_counter(TELEMETRY_DROPPED)
-        .with_description(
-            "Spans, log records and metric points that never reached the receiver, by signal and reason.",
-        )
-        .with_unit("{item}")
+        .u64_observable_counter(row.name)
+        .with_description(row.description)
+        .with_unit(row.unit)
         .with_callback(move |obs| {
             for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
                 let of_signal: Vec<&Arc<DropStats>> =

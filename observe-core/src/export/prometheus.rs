@@ -95,7 +95,6 @@
 //! matches the data point. See [`crate::exemplars`].
 
 mod encode;
-mod naming;
 mod server;
 mod service;
 
@@ -159,7 +158,7 @@ impl PrometheusExporter {
     }
 
     /// The reader to register with the meter provider (for observe:
-    /// `TelemetryBuilder::with_metric_reader`). Register it with one provider
+    /// `TelemetryBuilder::metric_reader`). Register it with one provider
     /// only: a second registration is ignored by the SDK.
     pub fn reader(&self) -> PrometheusReader {
         PrometheusReader(Arc::clone(&self.inner.reader))

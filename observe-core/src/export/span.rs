@@ -1,7 +1,7 @@
-//! [`BatchSpanProcessor`]: ended spans into a bounded queue, exported in
+//! [`SpanPipeline`]: ended spans into a bounded queue, exported in
 //! batches on the pipeline's own thread.
 
-use super::batch::{BatchConfig, Export, Pipeline, Queue};
+use super::batch::{queue_pipeline, BatchConfig, Export, PipelineControl, Queue};
 use super::dropped::{DropReason, Signal};
 use crate::error::InitError;
 use opentelemetry::Context;
@@ -21,51 +21,26 @@ use std::time::Duration;
 ///
 /// ```no_run
 /// # fn main() -> Result<(), observe_core::InitError> {
-/// use observe_core::export::{BatchConfig, BatchSpanProcessor};
+/// use observe_core::export::{BatchConfig, SpanPipeline};
 /// let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
-/// let processor = BatchSpanProcessor::new(exporter, BatchConfig::default())?;
+/// let processor = SpanPipeline::new(exporter, BatchConfig::default())?;
 /// let _telemetry = observe_core::Telemetry::builder("checkout")
-///     .with_span_processor(processor)
+///     .span_pipeline(processor)
 ///     .build()?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
-pub struct BatchSpanProcessor {
+pub struct SpanPipeline {
     queue: Arc<Queue<SpanData>>,
 }
 
-impl BatchSpanProcessor {
-    /// Starts the pipeline's thread with `exporter`.
-    pub fn new<E: SpanExporter + 'static>(
-        exporter: E,
-        config: BatchConfig,
-    ) -> Result<Self, InitError> {
-        Self::with_exporter_factory(move || Ok(exporter), config)
-    }
-
-    /// Starts the pipeline's thread and builds the exporter there, inside its
-    /// tokio runtime (what a tonic exporter needs); an `Err` becomes
-    /// [`InitError::Exporter`].
-    pub fn with_exporter_factory<E, F>(make: F, config: BatchConfig) -> Result<Self, InitError>
-    where
-        E: SpanExporter + 'static,
-        F: FnOnce() -> Result<E, String> + Send + 'static,
-    {
-        let queue = Queue::start(Signal::Traces, config, move || make().map(SpanExport))?;
-        Ok(BatchSpanProcessor {
-            queue: Arc::new(queue),
-        })
-    }
-
-    pub(crate) fn pipeline(&self) -> Arc<dyn Pipeline> {
-        Arc::clone(&self.queue) as Arc<dyn Pipeline>
-    }
-
-    /// Items dropped so far for `reason` (what `observe.telemetry.dropped` reports).
-    pub fn dropped(&self, reason: DropReason) -> u64 {
-        self.queue.stats().get(reason)
-    }
-}
+queue_pipeline!(
+    SpanPipeline,
+    SpanData,
+    Signal::Traces,
+    SpanExporter,
+    SpanExport
+);
 
 struct SpanExport<E>(E);
 
@@ -83,7 +58,7 @@ impl<E: SpanExporter + 'static> Export<SpanData> for SpanExport<E> {
     }
 }
 
-impl SpanProcessor for BatchSpanProcessor {
+impl SpanProcessor for SpanPipeline {
     /// Does nothing (spans are handled when they end).
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 

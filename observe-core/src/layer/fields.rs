@@ -2,6 +2,7 @@
 //! (and, when the span or record is exported, into OpenTelemetry values).
 
 use crate::log::json;
+pub(crate) use crate::log::line::name_bit;
 use crate::log::redact::{Redactor, REDACTED};
 use opentelemetry::logs::AnyValue;
 use opentelemetry::{Key, KeyValue, StringValue, Value};
@@ -23,21 +24,6 @@ pub(crate) const RESERVED: &[&str] = &[
     "target",
     "event_inferred",
 ];
-
-/// One bit per name, for a 64-bit Bloom filter of names written to a line.
-#[inline]
-pub(crate) fn name_bit(name: &str) -> u64 {
-    let b = name.as_bytes();
-    let (first, last) = match (b.first(), b.last()) {
-        (Some(f), Some(l)) => (*f as u64, *l as u64),
-        _ => (0, 0),
-    };
-    let h = (b.len() as u64)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .wrapping_add(first.wrapping_mul(0xff51_afd7_ed55_8ccd))
-        .wrapping_add(last.wrapping_mul(0xc4ce_b9fe_1a85_ec53));
-    1u64 << (h >> 58)
-}
 
 /// Prefix for user fields whose names collide with [`RESERVED`] keys.
 pub(crate) const COLLISION_PREFIX: &str = "field_";
@@ -103,10 +89,9 @@ impl CallsiteInfo {
             write_field_key(&mut keys, f.name());
             offs.push(keys.len() as u32);
         }
-        let mut target_json = b",\"target\":".to_vec();
-        json::write_str(&mut target_json, meta.target(), 256);
+        let target_json = crate::log::line::target_json(meta.target());
         let mut inferred_event = Vec::new();
-        super::write_inferred_event(&mut inferred_event, meta.target());
+        crate::log::line::write_inferred_event(&mut inferred_event, meta.target());
         CallsiteInfo {
             target_json: target_json.into_boxed_slice(),
             inferred_event: inferred_event.into_boxed_slice(),

@@ -1,16 +1,12 @@
 //! What observe keeps per tracing span (in the registry's extensions).
 
-use crate::log::sampling::RequestState;
+use crate::classify::RequestState;
+use crate::log::line::{LineSource, SpanFields};
 use opentelemetry::trace::{Event, Link, SpanKind, Status, TraceState};
 use opentelemetry::KeyValue;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
-
-/// W3C trace flag bits.
-pub(crate) const FLAG_SAMPLED: u8 = 0x01;
-/// W3C Level 2 `random` flag: the trace id's right-most 7 bytes are random.
-pub(crate) const FLAG_RANDOM: u8 = 0x02;
 
 /// Ids and log context of one span; export data when it is recorded.
 pub(crate) struct SpanState {
@@ -64,7 +60,7 @@ impl SiteFields {
             json.push(b',');
             crate::layer::fields::write_field_key(&mut json, name);
             crate::log::json::write_str(&mut json, value, usize::MAX);
-            let bit = crate::layer::fields::name_bit(name);
+            let bit = crate::log::line::name_bit(name);
             index.push((name, start, json.len() as u32, bit));
             bloom |= bit;
         }
@@ -119,18 +115,6 @@ pub(crate) struct SpanRecord {
     pub(crate) status: Status,
 }
 
-pub(crate) fn hex_ids(trace_id: u128, span_id: u64) -> [u8; 48] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 48];
-    let t = trace_id.to_be_bytes();
-    let s = span_id.to_be_bytes();
-    for (i, b) in t.iter().chain(s.iter()).enumerate() {
-        out[2 * i] = HEX[(b >> 4) as usize];
-        out[2 * i + 1] = HEX[(b & 0xf) as usize];
-    }
-    out
-}
-
 impl SpanState {
     /// The state of a new span, without fields.
     pub(crate) fn new(trace_id: u128, span_id: u64, flags: u8) -> Self {
@@ -180,7 +164,7 @@ impl SpanState {
     #[inline]
     pub(crate) fn ids_hex(&self) -> &[u8; 48] {
         self.ids_hex
-            .get_or_init(|| hex_ids(self.trace_id, self.span_id))
+            .get_or_init(|| crate::hex::ids(self.trace_id, self.span_id))
     }
 
     pub(crate) fn trace_id_hex(&self) -> &str {
@@ -227,5 +211,42 @@ impl SpanState {
         self.propagated
             .as_ref()
             .map_or(TraceState::NONE, |p| p.trace_state.clone())
+    }
+}
+
+impl LineSource for SpanState {
+    #[inline]
+    fn trace(&self) -> (u128, u64, u8) {
+        (self.trace_id, self.span_id, self.flags)
+    }
+    #[inline]
+    fn ids_hex(&self) -> &[u8; 48] {
+        SpanState::ids_hex(self)
+    }
+    #[inline]
+    fn request(&self) -> Option<&Arc<RequestState>> {
+        self.request.as_ref()
+    }
+    #[inline]
+    fn synthetic(&self) -> bool {
+        self.synthetic
+    }
+    #[inline]
+    fn recorded(&self) -> bool {
+        self.record.is_some()
+    }
+    #[inline]
+    fn fields(&self) -> [Option<SpanFields<'_>>; 2] {
+        let site = self.site.map(|s| SpanFields {
+            json: &s.json,
+            index: &s.index,
+            bloom: s.bloom,
+        });
+        let own = SpanFields {
+            json: &self.fields,
+            index: &self.index,
+            bloom: self.bloom,
+        };
+        [site, Some(own)]
     }
 }

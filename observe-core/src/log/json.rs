@@ -28,8 +28,6 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
@@ -76,14 +74,8 @@ pub(crate) fn escape_into(buf: &mut Vec<u8>, s: &str) {
             buf.extend_from_slice(&bytes[start..i]);
         }
         if esc == b'u' {
-            buf.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 0xf) as usize],
-            ]);
+            let [hi, lo] = crate::hex::byte(b);
+            buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
         } else {
             buf.extend_from_slice(&[b'\\', esc]);
         }

@@ -7,7 +7,6 @@
 
 use crate::error::InitError;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::Level;
 
@@ -137,6 +136,49 @@ impl std::str::FromStr for LogSampling {
     }
 }
 
+/// Whether a line is written now: always without sampling or in full
+/// fidelity; else by its event's (or level's) rate, decided from its trace
+/// id (so one request's lines go together) or, outside any trace, at random.
+#[inline]
+pub(crate) fn keep_line(
+    sampling: Option<&LogSampling>,
+    state: &SamplingState,
+    level: Level,
+    event: &[u8],
+    trace_id: Option<u128>,
+) -> bool {
+    let Some(cfg) = sampling else { return true };
+    if state.full_fidelity() {
+        return true;
+    }
+    let u = match trace_id {
+        Some(t) => uniform_from_trace(t),
+        None => crate::ids::random_u64(),
+    };
+    keep(cfg.rate(level, event), u)
+}
+
+/// Holds a sampled-out line in its request's buffer, to be written if the
+/// request fails; `false` (and counted as overflow) when the buffer is full.
+pub(crate) fn hold(
+    held: &mut crate::classify::RequestLines,
+    cfg: &LogSampling,
+    head: &[u8],
+    tail: &[u8],
+) -> bool {
+    if held.lines < cfg.request_buffer_lines
+        && held.bytes.len() + head.len() + tail.len() <= cfg.request_buffer_bytes
+    {
+        held.bytes.extend_from_slice(head);
+        held.bytes.extend_from_slice(tail);
+        held.lines += 1;
+        true
+    } else {
+        held.overflow += 1;
+        false
+    }
+}
+
 /// Keep-or-drop from a 64-bit uniform value.
 #[inline]
 pub(crate) fn keep(rate: f64, uniform: u64) -> bool {
@@ -152,10 +194,9 @@ pub(crate) fn keep(rate: f64, uniform: u64) -> bool {
 /// A uniform value from a trace id, independent of the trace sampler's bits.
 #[inline]
 pub(crate) fn uniform_from_trace(trace_id: u128) -> u64 {
-    let mut z = (trace_id >> 64) as u64 ^ (trace_id as u64).rotate_left(17) ^ 0x5851_f42d_4c95_7f2d;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    crate::ids::mix64(
+        (trace_id >> 64) as u64 ^ (trace_id as u64).rotate_left(17) ^ 0x5851_f42d_4c95_7f2d,
+    )
 }
 
 /// Run-time switch and counters of log sampling.
@@ -186,78 +227,6 @@ impl SamplingState {
     pub(crate) fn full_fidelity(&self) -> bool {
         let until = self.full_until_micros.load(Ordering::Relaxed);
         until != 0 && now_micros() < until
-    }
-}
-
-/// What observe keeps for one request (one local trace root): lines held
-/// back by log sampling, and failures reported inside it (gateway calls that
-/// failed, implicit failures) so the server layer can classify the response.
-#[derive(Debug, Default)]
-pub struct RequestState {
-    pub(crate) inner: Mutex<RequestLines>,
-}
-
-/// A gateway failure seen inside a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GatewayFailure {
-    /// The gateway's name (`bank`).
-    pub gateway: std::borrow::Cow<'static, str>,
-    /// `error` or `timeout`.
-    pub status: &'static str,
-    /// Low-cardinality error type (`504`, `timeout`, `connection_refused`).
-    pub error_type: std::borrow::Cow<'static, str>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct RequestLines {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) lines: usize,
-    pub(crate) overflow: u64,
-    pub(crate) failed: bool,
-    pub(crate) gateway_failures: Vec<GatewayFailure>,
-    pub(crate) gateway_failure_count: u64,
-    pub(crate) implicit_failure: Option<std::borrow::Cow<'static, str>>,
-}
-
-/// Most gateway failures remembered per request (more are only counted).
-const MAX_GATEWAY_FAILURES: usize = 8;
-
-impl RequestState {
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, RequestLines> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records a failed gateway call made inside the request.
-    pub fn record_gateway_failure(&self, f: GatewayFailure) {
-        let mut g = self.lock();
-        g.gateway_failure_count += 1;
-        if g.gateway_failures.len() < MAX_GATEWAY_FAILURES {
-            g.gateway_failures.push(f);
-        }
-    }
-
-    /// Gateway failures seen so far (at most 8) and their total count.
-    pub fn gateway_failures(&self) -> (Vec<GatewayFailure>, u64) {
-        let g = self.lock();
-        (g.gateway_failures.clone(), g.gateway_failure_count)
-    }
-
-    /// Marks the request as failed although its response may look fine.
-    pub fn mark_failed(&self, reason: std::borrow::Cow<'static, str>) {
-        let mut g = self.lock();
-        if g.implicit_failure.is_none() {
-            g.implicit_failure = Some(reason);
-        }
-        g.failed = true;
-    }
-
-    /// The implicit failure reason, if any.
-    pub fn implicit_failure(&self) -> Option<std::borrow::Cow<'static, str>> {
-        self.lock().implicit_failure.clone()
     }
 }
 

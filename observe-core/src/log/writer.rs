@@ -306,7 +306,7 @@ impl<W: Write + Send + 'static> LineSink for SyncWriter<W> {
     }
 }
 
-/// Collects lines in memory (what [`crate::testing`] reads back).
+/// Collects lines in memory (what the test harness, feature `testing`, reads back).
 #[derive(Clone, Default)]
 pub struct MemorySink {
     buf: Arc<Mutex<Vec<u8>>>,

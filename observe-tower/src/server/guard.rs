@@ -3,9 +3,11 @@
 //! recorded exactly once (on body end, on drop, or on error).
 
 use super::classify::JsonFailureRule;
-use observe_core::__private::{with_span, Signals};
+use observe_core::classify;
 use observe_core::opentelemetry::KeyValue;
 use observe_core::signals::keys;
+use observe_core::signals::Signals;
+use observe_core::span::with_span;
 use observe_core::tracing::Span;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -64,10 +66,9 @@ impl RequestGuard {
             }
         }
         let status = self.status;
-        let explicit_error = status.is_some_and(|s| s >= 500);
         let mut error_type = self.error_type.take();
-        if explicit_error && error_type.is_none() {
-            error_type = status.map(|s| Cow::Owned(s.to_string()));
+        if error_type.is_none() {
+            error_type = status.and_then(classify::server_status);
         }
         let signals = self.signals.clone();
         let route = self.route.clone();
@@ -92,7 +93,7 @@ impl RequestGuard {
                             "masked_failure",
                             vec![
                                 KeyValue::new("gateway", f.gateway.to_string()),
-                                KeyValue::new("gateway.status", f.status),
+                                KeyValue::new("gateway.status", f.status.as_str()),
                                 KeyValue::new("error.type", f.error_type.to_string()),
                                 KeyValue::new("gateway.failures", count as i64),
                             ],
@@ -106,9 +107,7 @@ impl RequestGuard {
             if let Some(e) = &error_type {
                 h.set_attribute(KeyValue::new(keys::ERROR_TYPE, e.to_string()));
                 // 4xx alone is the client's error, not the server's (semantic conventions).
-                let client_error =
-                    status.is_some_and(|s| (400..500).contains(&s)) && e.parse::<u16>().is_ok();
-                if !client_error {
+                if !classify::is_client_error(status, e) {
                     h.set_error(e.clone());
                 }
             }
@@ -117,9 +116,7 @@ impl RequestGuard {
         .unwrap_or_default();
         if let Some(s) = signals {
             // 4xx codes are not server errors: no error.type on the metric either.
-            let metric_error = error_type.filter(|e| {
-                !(status.is_some_and(|s| (400..500).contains(&s)) && e.parse::<u16>().is_ok())
-            });
+            let metric_error = error_type.filter(|e| !classify::is_client_error(status, e));
             s.server_request(
                 self.method,
                 route.clone(),

@@ -5,12 +5,13 @@ use super::future::ResponseFuture;
 use super::guard::{RequestGuard, Stage};
 use super::intern;
 use super::layer::Config;
-use crate::propagation::{extract, traceparent_value};
 use http::{header, Request, Response};
-use observe_core::__private::{signals, with_remote_context, with_span};
 use observe_core::opentelemetry::trace::SpanKind;
 use observe_core::opentelemetry::KeyValue;
+use observe_core::propagation::{extract, traceparent};
+use observe_core::signals::current as signals;
 use observe_core::signals::keys;
+use observe_core::span::{with_remote_context, with_span, RemoteContext};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -44,20 +45,7 @@ impl<S> Observe<S> {
         super::ObserveLayer::new()
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    crate::macros::inner_service_accessors!();
 }
 
 impl<S, ReqB, ResB> Service<Request<ReqB>> for Observe<S>
@@ -96,7 +84,14 @@ where
             (ctx.parent, None)
         };
         let synthetic = ctx.synthetic;
-        let span = with_remote_context(parent, link, ctx.propagated, synthetic, || {
+        let remote = RemoteContext {
+            parent,
+            link,
+            propagated: ctx.propagated,
+            synthetic,
+            request: true,
+        };
+        let span = with_remote_context(remote, || {
             observe_core::tracing::info_span!("http.server.request")
         });
         let signals = signals();
@@ -110,7 +105,7 @@ where
             .find(|r| r.applies(&route))
             .map(|r| (Arc::clone(r), Vec::new()));
         let traceparent = with_span(&span, |mut h| {
-            let traceparent = traceparent_value(h.ids_hex(), h.flags());
+            let traceparent = traceparent(&h);
             if !h.is_recording() {
                 return traceparent;
             }

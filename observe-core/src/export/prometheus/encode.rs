@@ -2,9 +2,19 @@
 //! (1.0.0), laid out as the Collector's exporter (client_golang's `expfmt`)
 //! writes them: families sorted by name, labels sorted by name, `le` last,
 //! series sorted by label values, Go's float formatting.
+//!
+//! Why observe's own encoder rather than `prometheus-client` (or the
+//! `prometheus` crate): those encode their own registries, not the
+//! OpenTelemetry SDK's collected data, so using one would mean copying every
+//! point into a second metric model at each scrape; neither writes the
+//! Collector's names, `otel_scope_*` labels and `target_info`, nor observe's
+//! exemplars. What it must agree with is the Collector's output and the
+//! Prometheus parsers: `tests/prometheus.rs` compares the text exposition
+//! byte for byte with the Collector's (`text_exposition_is_exactly_what_the_collector_writes`)
+//! and runs both formats through `promtool` and Python's `prometheus_client`.
 
-use super::naming::{self, Kind};
 use crate::exemplars::{AttributesKey, Exemplar, Exemplars};
+use crate::signals::names::{self as naming, Kind};
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData, ResourceMetrics};
 use opentelemetry_sdk::Resource;
@@ -434,20 +444,14 @@ fn write_histogram(out: &mut String, name: &str, labels: &[(String, String)], h:
 
 fn write_exemplar(out: &mut String, e: &Exemplar) {
     out.push_str(" # {span_id=\"");
-    hex(out, &e.span_id);
+    crate::hex::push_str(out, &e.span_id);
     out.push_str("\",trace_id=\"");
-    hex(out, &e.trace_id);
+    crate::hex::push_str(out, &e.trace_id);
     out.push_str("\"} ");
     write_float(out, e.value, true);
     if e.unix_nanos > 0 {
         out.push(' ');
         write_float(out, e.unix_nanos as f64 / 1e9, true);
-    }
-}
-
-fn hex(out: &mut String, bytes: &[u8]) {
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
     }
 }
 

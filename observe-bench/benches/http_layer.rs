@@ -1,0 +1,189 @@
+//! Per-request overhead of the HTTP layer on an axum router driven in process
+//! (`tower::ServiceExt`), for observe and its peers in the same run:
+//!
+//! | case | what it does |
+//! |---|---|
+//! | `bare` | the router alone; the handler's log line goes nowhere |
+//! | `tower_http_trace` | tower-http `TraceLayer`, JSON log lines (tracing-subscriber) |
+//! | `peer_stack` | axum-tracing-opentelemetry + axum-prometheus, JSON log lines, spans through tracing-opentelemetry into a discarding processor |
+//! | `observe` | `ObserveLayer`: server span with extracted parent, response `traceparent`, golden-signal metrics, one JSON line with trace ids, spans into a discarding processor |
+//!
+//! Every request carries a `traceparent`; every handler writes one log line.
+//! Run: `cargo bench -p observe-bench --bench http_layer`. Figures: docs/performance.md.
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::Request;
+use observe::testing::TelemetryBuilderExt as _;
+use observe::tracing;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
+use std::io::{self, BufWriter};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tower::{Service, ServiceExt};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Receives ended spans and drops them, counting (nothing is dropped silently).
+#[derive(Debug, Default, Clone)]
+struct Discard(Arc<AtomicU64>);
+
+impl SpanProcessor for Discard {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+    fn on_end(&self, span: SpanData) {
+        std::hint::black_box(span);
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+fn sink() -> BufWriter<io::Sink> {
+    BufWriter::with_capacity(64 * 1024, io::sink())
+}
+
+async fn handler() -> &'static str {
+    tracing::info!(
+        event = "payment_accepted",
+        amount_cents = 1299u64,
+        "payment accepted"
+    );
+    "ok"
+}
+
+fn router() -> Router {
+    Router::new().route("/pay/{id}", get(handler))
+}
+
+fn request() -> Request<Body> {
+    Request::get("/pay/42")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(Body::empty())
+        .expect("request")
+}
+
+/// One request through `app`, body consumed.
+async fn one(app: &mut Router) {
+    let res = <Router as ServiceExt<Request<Body>>>::ready(app)
+        .await
+        .expect("ready")
+        .call(request())
+        .await
+        .expect("infallible");
+    let body = axum::body::to_bytes(res.into_body(), 1024)
+        .await
+        .expect("body");
+    std::hint::black_box(body);
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut g = c.benchmark_group("http_layer");
+
+    // Bare router.
+    {
+        let mut app = router();
+        g.bench_function("bare", |b| b.iter(|| rt.block_on(one(&mut app))));
+    }
+
+    // tower-http TraceLayer with JSON logs.
+    {
+        let sub = tracing_subscriber::fmt()
+            .json()
+            .with_writer(Mutex::new(sink()))
+            .finish();
+        let d = tracing::Dispatch::new(sub);
+        let mut app = router().layer(tower_http::trace::TraceLayer::new_for_http());
+        tracing::dispatcher::with_default(&d, || {
+            g.bench_function("tower_http_trace", |b| {
+                b.iter(|| rt.block_on(one(&mut app)))
+            });
+        });
+    }
+
+    // Peer stack: axum-tracing-opentelemetry + axum-prometheus.
+    {
+        let discard = Discard::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(discard.clone())
+            .build();
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let sub = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(Mutex::new(sink())),
+            );
+        let d = tracing::Dispatch::new(sub);
+        let (prom, _handle) = {
+            let _rt = rt.enter();
+            axum_prometheus::PrometheusMetricLayer::pair()
+        };
+        let mut app = router()
+            .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+            .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
+            .layer(prom);
+        let mut requests = 0u64;
+        tracing::dispatcher::with_default(&d, || {
+            g.bench_function("peer_stack", |b| {
+                b.iter(|| {
+                    requests += 1;
+                    rt.block_on(one(&mut app))
+                })
+            });
+        });
+        // Report (not assert) what the peer's processor received.
+        if requests > 0 {
+            eprintln!(
+                "peer_stack: {} spans for {requests} requests",
+                discard.0.load(Ordering::Relaxed)
+            );
+        }
+    }
+
+    // observe.
+    {
+        let discard = Discard::default();
+        let t = observe::Telemetry::builder("payment-service")
+            .env_source(|_| None)
+            .log_output(observe::LogOutput::Sink(Arc::new(
+                observe::SyncWriter::new(sink()),
+            )))
+            .span_processor(discard.clone())
+            .build()
+            .expect("telemetry");
+        let mut app = router().layer(observe::tower::ObserveLayer::new());
+        let before = discard.0.load(Ordering::Relaxed);
+        let mut requests = 0u64;
+        tracing::dispatcher::with_default(t.dispatch(), || {
+            g.bench_function("observe", |b| {
+                b.iter(|| {
+                    requests += 1;
+                    rt.block_on(one(&mut app))
+                })
+            });
+        });
+        // Every request's span reached the processor: none dropped silently.
+        assert_eq!(discard.0.load(Ordering::Relaxed) - before, requests);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

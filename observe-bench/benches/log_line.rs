@@ -1,0 +1,160 @@
+//! One JSON log line: an event with 8 fields (strings and integers) inside two
+//! nested spans with 3 fields each, written through a 64 KiB `BufWriter` over
+//! `io::sink`, for observe and two peers in the same run.
+//!
+//! Run: `cargo bench -p observe-bench --bench log_line`
+//!
+//! Last results (2 cores, see docs/performance.md for the table and machine):
+//! filled in by docs/performance.md; the ratio between rows is what counts.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use observe::testing::TelemetryBuilderExt as _;
+use observe::tracing::{self, Level};
+use std::io::{self, BufWriter};
+use std::sync::{Arc, Mutex};
+
+fn sink() -> BufWriter<io::Sink> {
+    BufWriter::with_capacity(64 * 1024, io::sink())
+}
+
+/// The event every tracing-based case writes: 8 fields and a message.
+macro_rules! eight_field_event {
+    () => {
+        tracing::error!(
+            order_id = "ord_8f14e45fceea167a",
+            user = "psn_5d41402abc4b2a76b9719d911017c592",
+            amount_cents = 129_900u64,
+            currency = "EUR",
+            gateway = "bank",
+            gateway_status_code = 504u64,
+            attempt = 3u64,
+            duration_ms = 30_012u64,
+            "payment failed"
+        )
+    };
+}
+
+/// Runs `f` inside two nested spans with 3 fields each.
+fn in_two_spans(f: impl FnOnce()) {
+    let outer = tracing::info_span!(
+        "request",
+        http_route = "/pay",
+        method = "POST",
+        client = "10.0.0.7"
+    );
+    let _o = outer.enter();
+    let inner = tracing::info_span!(
+        "charge",
+        gateway = "bank",
+        attempt = 3u64,
+        region = "eu-west-1"
+    );
+    let _i = inner.enter();
+    f();
+}
+
+fn observe_line(c: &mut Criterion) {
+    let t = observe::Telemetry::builder("payment-service")
+        .env_source(|_| None)
+        .log_output(observe::LogOutput::Sink(Arc::new(
+            observe::SyncWriter::new(sink()),
+        )))
+        .build()
+        .expect("telemetry");
+    let mut g = c.benchmark_group("log_line");
+    g.throughput(Throughput::Elements(1));
+    tracing::dispatcher::with_default(t.dispatch(), || {
+        in_two_spans(|| {
+            g.bench_function("observe", |b| {
+                b.iter(|| {
+                    observe::event!(
+                        Level::ERROR,
+                        "payment_failed",
+                        order_id = "ord_8f14e45fceea167a",
+                        user = "psn_5d41402abc4b2a76b9719d911017c592",
+                        amount_cents = 129_900u64,
+                        currency = "EUR",
+                        gateway = "bank",
+                        gateway_status_code = 504u64,
+                        attempt = 3u64,
+                        duration_ms = 30_012u64,
+                        "payment failed"
+                    )
+                })
+            });
+        })
+    });
+    drop(t);
+
+    // tracing-subscriber's JSON formatter, same event and spans.
+    let sub = tracing_subscriber::fmt()
+        .json()
+        .with_writer(Mutex::new(sink()))
+        .with_max_level(Level::INFO)
+        .finish();
+    let d = tracing::Dispatch::new(sub);
+    tracing::dispatcher::with_default(&d, || {
+        in_two_spans(|| {
+            g.bench_function("tracing_subscriber_json", |b| {
+                b.iter(|| eight_field_event!())
+            });
+        })
+    });
+
+    // The floor tracing itself puts under any layer: dispatch, span scope
+    // walk and extension locks, formatting nothing.
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        struct Noop;
+        impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>>
+            tracing_subscriber::Layer<S> for Noop
+        {
+            fn on_event(
+                &self,
+                e: &tracing::Event<'_>,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                let mut n = 0usize;
+                if let Some(sc) = ctx.event_scope(e) {
+                    for s in sc {
+                        n += s.extensions().get::<u8>().is_some() as usize;
+                    }
+                }
+                std::hint::black_box(n);
+            }
+        }
+        let d = tracing::Dispatch::new(tracing_subscriber::Registry::default().with(Noop));
+        tracing::dispatcher::with_default(&d, || {
+            in_two_spans(|| {
+                g.bench_function("tracing_dispatch_floor", |b| {
+                    b.iter(|| eight_field_event!())
+                });
+            })
+        });
+    }
+    // slog + slog-json, the 6 span fields as child-logger context.
+    use slog::Drain;
+    let drain = Mutex::new(slog_json::Json::new(sink()).add_default_keys().build()).fuse();
+    let root = slog::Logger::root(drain, slog::o!("service" => "payment-service"));
+    let child = root.new(slog::o!(
+        "http_route" => "/pay", "method" => "POST", "client" => "10.0.0.7",
+        "gateway" => "bank", "attempt" => 3u64, "region" => "eu-west-1"
+    ));
+    g.bench_function("slog_json", |b| {
+        b.iter(|| {
+            slog::error!(child, "payment failed";
+                "order_id" => "ord_8f14e45fceea167a",
+                "user" => "psn_5d41402abc4b2a76b9719d911017c592",
+                "amount_cents" => 129_900u64,
+                "currency" => "EUR",
+                "gateway" => "bank",
+                "gateway_status_code" => 504u64,
+                "attempt" => 3u64,
+                "duration_ms" => 30_012u64)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, observe_line);
+criterion_main!(benches);
