@@ -82,12 +82,13 @@ impl Signals {
         );
     }
 
-    /// One finished gRPC client call; `gateway` when the channel is one.
+    /// One finished gRPC client call; `server_address` when known, `gateway`
+    /// when the channel is one.
     #[allow(clippy::too_many_arguments)]
     pub fn rpc_client_call(
         &self,
         method: Cow<'static, str>,
-        server_address: Cow<'static, str>,
+        server_address: Option<Cow<'static, str>>,
         status: Option<GrpcCode>,
         error_type: Option<Cow<'static, str>>,
         gateway: Option<Cow<'static, str>>,
@@ -98,12 +99,16 @@ impl Signals {
         let mut attrs: [KeyValue; 6] = [
             placeholder(),
             kv(keys::RPC_METHOD, method),
-            kv(keys::SERVER_ADDRESS, server_address),
+            placeholder(),
             placeholder(),
             placeholder(),
             placeholder(),
         ];
-        let mut n = 3;
+        let mut n = 2;
+        if let Some(a) = server_address {
+            attrs[n] = kv(keys::SERVER_ADDRESS, a);
+            n += 1;
+        }
         if let Some(c) = status {
             attrs[n] = KeyValue::new(keys::RPC_RESPONSE_STATUS_CODE, c.as_str());
             n += 1;

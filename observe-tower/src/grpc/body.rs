@@ -67,11 +67,19 @@ impl CallGuard {
             CallGuard::Client(g) => &mut g.progress,
         }
     }
+
+    fn span(&self) -> &observe_core::tracing::Span {
+        match self {
+            CallGuard::Server(g) => &g.span,
+            CallGuard::Client(g) => &g.span,
+        }
+    }
 }
 
 pin_project! {
-    /// Response body of the gRPC layers: records the call's duration and
-    /// outcome when the stream ends (from its trailers) or is dropped.
+    /// Response body of the gRPC layers: polls the stream inside the call's
+    /// span, and records the call's duration and outcome when the stream
+    /// ends (from its trailers) or is dropped.
     pub struct GrpcBody<B> {
         #[pin]
         pub(crate) inner: B,
@@ -114,7 +122,12 @@ impl<B: Body> Body for GrpcBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        // Inside the call's span: a streaming handler's work (and its log
+        // lines) happens while its stream is polled.
+        let frame = {
+            let _entered = this.guard.as_ref().map(|g| g.span().enter());
+            ready!(this.inner.as_mut().poll_frame(cx))
+        };
         let done = match &frame {
             Some(Ok(f)) => {
                 if let (Some(g), Some(t)) = (this.guard.as_mut(), f.trailers_ref()) {

@@ -40,8 +40,10 @@ static HOSTS: Interner = Interner::new(256);
 /// # let channel = tower::service_fn(|_req: http::Request<String>| async {
 /// #     Ok::<_, std::io::Error>(http::Response::new(String::new()))
 /// # });
+/// let target = http::Uri::from_static("http://bank.internal:50051");
+/// // let channel = tonic::transport::Channel::builder(target.clone()).connect_lazy();
 /// let bank = ServiceBuilder::new()
-///     .layer(GrpcClientLayer::gateway("bank"))
+///     .layer(GrpcClientLayer::gateway("bank").target(&target))
 ///     .service(channel);
 /// // let client = BankClient::new(bank);
 /// # drop(bank);
@@ -55,6 +57,14 @@ static HOSTS: Interner = Interner::new(256);
 #[derive(Clone, Debug, Default)]
 pub struct GrpcClientLayer {
     gateway: Option<Cow<'static, str>>,
+    target: Option<Target>,
+}
+
+/// `server.address` and `server.port` of a channel's target.
+#[derive(Clone, Copy, Debug)]
+struct Target {
+    host: &'static str,
+    port: Option<u16>,
 }
 
 impl GrpcClientLayer {
@@ -69,8 +79,27 @@ impl GrpcClientLayer {
     pub fn gateway(name: impl Into<Cow<'static, str>>) -> Self {
         GrpcClientLayer {
             gateway: Some(name.into()),
+            target: None,
         }
     }
+
+    /// The channel's target (`http://bank.internal:50051`): `server.address`
+    /// and `server.port` of its calls. A tonic `Channel` adds the origin
+    /// below this layer, so requests here carry only the method's path;
+    /// without a target (and without an origin in the request URI) the
+    /// calls have no `server.address`.
+    pub fn target(mut self, uri: &http::Uri) -> Self {
+        self.target = uri.host().map(|h| Target {
+            host: intern_host(h),
+            port: uri.port_u16(),
+        });
+        self
+    }
+}
+
+/// A host name as a `&'static str` (interned; past the cap, `unknown`).
+fn intern_host(h: &str) -> &'static str {
+    HOSTS.intern(&[h]).unwrap_or("unknown")
 }
 
 impl<S> Layer<S> for GrpcClientLayer {
@@ -80,6 +109,7 @@ impl<S> Layer<S> for GrpcClientLayer {
         GrpcClient {
             inner,
             gateway: self.gateway.clone(),
+            target: self.target,
         }
     }
 }
@@ -89,6 +119,7 @@ impl<S> Layer<S> for GrpcClientLayer {
 pub struct GrpcClient<S> {
     inner: S,
     gateway: Option<Cow<'static, str>>,
+    target: Option<Target>,
 }
 
 impl<S> GrpcClient<S> {
@@ -96,10 +127,10 @@ impl<S> GrpcClient<S> {
 }
 
 pub(crate) struct ClientGuard {
-    span: Span,
+    pub(crate) span: Span,
     start: Instant,
     method: &'static str,
-    server: Cow<'static, str>,
+    server: Option<&'static str>,
     gateway: Option<Cow<'static, str>>,
     signals: Option<Arc<Signals>>,
     /// A transport error's classification (no status then).
@@ -150,7 +181,7 @@ impl Drop for ClientGuard {
         if let Some(s) = &self.signals {
             s.rpc_client_call(
                 Cow::Borrowed(self.method),
-                self.server.clone(),
+                self.server.map(Cow::Borrowed),
                 status,
                 error_type.clone(),
                 self.gateway.clone(),
@@ -274,11 +305,13 @@ where
             Some(m) => (m.full, m.full),
             None => (OTHER_METHOD, "grpc"),
         };
-        let server: Cow<'static, str> = match req.uri().host() {
-            Some(h) => HOSTS
-                .intern(&[h])
-                .map_or_else(|| Cow::Owned(h.to_owned()), Cow::Borrowed),
-            None => Cow::Borrowed("unknown"),
+        // The request's own origin, else the configured target.
+        let target = match req.uri().host() {
+            Some(h) => Some(Target {
+                host: intern_host(h),
+                port: req.uri().port_u16(),
+            }),
+            None => self.target,
         };
         let span = observe_core::tracing::info_span!("rpc.client.call");
         let _ = with_span(&span, |mut h| {
@@ -296,9 +329,11 @@ where
                     methods::original(req.uri().path()),
                 ));
             }
-            h.set_attribute(KeyValue::new(keys::SERVER_ADDRESS, server.to_string()));
-            if let Some(p) = req.uri().port_u16() {
-                h.set_attribute(KeyValue::new(keys::SERVER_PORT, i64::from(p)));
+            if let Some(t) = target {
+                h.set_attribute(KeyValue::new(keys::SERVER_ADDRESS, t.host));
+                if let Some(p) = t.port {
+                    h.set_attribute(KeyValue::new(keys::SERVER_PORT, i64::from(p)));
+                }
             }
             if let Some(g) = &self.gateway {
                 h.set_attribute(KeyValue::new(keys::GATEWAY, g.to_string()));
@@ -309,7 +344,7 @@ where
             span: span.clone(),
             start,
             method,
-            server,
+            server: target.map(|t| t.host),
             gateway: self.gateway.clone(),
             signals: signals(),
             failure: None,
