@@ -115,11 +115,13 @@ fn promtool_tests_the_grpc_rules() {
         ],
         "300",
     );
-    let errors = firing(
-        alert::HIGH_ERROR_RATE,
-        &[("job", JOB), ("severity", "critical"), grpc_label],
-        "20%",
-    );
+    let errors = |v| {
+        firing(
+            alert::HIGH_ERROR_RATE,
+            &[("job", JOB), ("severity", "critical"), grpc_label],
+            v,
+        )
+    };
     let expectations = vec![
         // Latency and saturation are pending (for: 5m).
         (3, vec![]),
@@ -127,7 +129,12 @@ fn promtool_tests_the_grpc_rules() {
         // Minute 11: Charge fails; HighErrorRate is pending (for: 2m). The
         // _OTHER calls (600 a minute, all failing) never count.
         (11, vec![latency.clone(), saturation.clone()]),
-        (30, vec![errors, latency, saturation]),
+        // Minute 13: pending for 2m, it fires.
+        (
+            13,
+            vec![errors("13.04%"), latency.clone(), saturation.clone()],
+        ),
+        (30, vec![errors("20%"), latency, saturation]),
     ];
     let promql = vec![json!({
         "expr": "job:rpc_server_call_duration_seconds:p99_failed_rate5m",

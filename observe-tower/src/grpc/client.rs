@@ -8,7 +8,6 @@ use super::methods::{self, Method, OTHER_METHOD};
 use http::{Request, Response};
 use observe_core::classify::grpc::{self as grpc_codes, GrpcCode};
 use observe_core::classify::{self, Classified, GatewayFailure, GatewayStatus};
-use observe_core::intern::Interner;
 use observe_core::opentelemetry::trace::SpanKind;
 use observe_core::opentelemetry::KeyValue;
 use observe_core::propagation::inject;
@@ -27,9 +26,6 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
-
-/// Server host names of channels (`server.address`), interned once each.
-static HOSTS: Interner = Interner::new(256);
 
 /// Observes the calls made through a tonic channel (or any gRPC client
 /// service): put it between the generated client and the channel.
@@ -97,9 +93,9 @@ impl GrpcClientLayer {
     }
 }
 
-/// A host name as a `&'static str` (interned; past the cap, `unknown`).
+/// A channel's host name as a `&'static str` (past the interner's cap, `unknown`).
 fn intern_host(h: &str) -> &'static str {
-    HOSTS.intern(&[h]).unwrap_or("unknown")
+    methods::host(h).unwrap_or("unknown")
 }
 
 impl<S> Layer<S> for GrpcClientLayer {

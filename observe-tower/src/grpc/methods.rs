@@ -18,6 +18,20 @@ const MAX_METHODS: usize = 4096;
 /// `/package.Service/Method` strings, interned once each.
 static PATHS: Interner = Interner::new(MAX_METHODS);
 
+/// Host names of `server.address` (channel targets, `:authority`s), interned
+/// once each: a call names its server without allocating.
+static HOSTS: Interner = Interner::new(256);
+
+/// `h` interned (`None` past the cap, or past a DNS name's 253 bytes: the
+/// caller allocates instead, and a client's `:authority` leaks at most
+/// 256 × 253 bytes).
+pub(crate) fn host(h: &str) -> Option<&'static str> {
+    if h.len() > 253 {
+        return None;
+    }
+    HOSTS.intern(&[h])
+}
+
 /// Why a set of gRPC methods could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

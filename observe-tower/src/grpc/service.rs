@@ -7,7 +7,7 @@ use super::layer::Config;
 use super::methods::{self, OTHER_METHOD};
 use http::{header, Request, Response};
 use observe_core::opentelemetry::trace::SpanKind;
-use observe_core::opentelemetry::KeyValue;
+use observe_core::opentelemetry::{KeyValue, Value};
 use observe_core::propagation::extract;
 use observe_core::signals::current as signals;
 use observe_core::signals::keys;
@@ -137,17 +137,22 @@ where
     }
 }
 
-/// The address the client used (`:authority`, else `Host`) and its port.
-fn authority<B>(req: &Request<B>) -> (Option<String>, Option<u16>) {
+/// The address the client used (`:authority`, else `Host`) and its port;
+/// the host interned (a span attribute without an allocation).
+fn authority<B>(req: &Request<B>) -> (Option<Value>, Option<u16>) {
+    let value = |h: &str| match methods::host(h) {
+        Some(s) => Value::from(s),
+        None => Value::from(h.to_owned()),
+    };
     if let Some(host) = req.uri().host() {
-        return (Some(host.to_owned()), req.uri().port_u16());
+        return (Some(value(host)), req.uri().port_u16());
     }
     let parsed = req
         .headers()
         .get(header::HOST)
         .and_then(|v| http::uri::Authority::try_from(v.as_bytes()).ok());
     match parsed {
-        Some(a) => (Some(a.host().to_owned()), a.port_u16()),
+        Some(a) => (Some(value(a.host())), a.port_u16()),
         None => (None, None),
     }
 }
