@@ -59,6 +59,7 @@ impl Drop for OnDrop {
 /// | `panic` | panics | — |
 /// | `swallow-grpc` | calls the bank (a gRPC gateway), ignores its failure, answers OK | — |
 /// | `swallow-observed` | calls an `#[observed(gateway = "bank")]` function that fails, answers OK | — |
+/// | `pending` | answers OK after `observe::mark_failed("payment_pending")` (an implicit failure) | — |
 /// | `fail-at-end` | — | `count` messages, then `INTERNAL` in the trailers |
 /// | `forever` | — | a message every 2 ms until the client goes away |
 /// | anything else | a reply | `count` messages, then `OK` |
@@ -102,6 +103,10 @@ impl Payments for Shop {
             }
             "swallow-observed" => {
                 let _ = authorize_with_observed().await;
+                Ok(Response::new(reply))
+            }
+            "pending" => {
+                observe::mark_failed("payment_pending");
                 Ok(Response::new(reply))
             }
             s => match s.strip_prefix("code:").and_then(|n| n.parse::<i32>().ok()) {

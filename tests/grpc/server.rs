@@ -383,3 +383,66 @@ fn a_panicking_handler_is_an_error_of_type_panic() {
         )]
     );
 }
+
+/// An implicit failure reported inside an OK call is its `error.type`.
+#[test]
+fn an_implicit_failure_inside_an_ok_call_is_its_error_type() {
+    let (_, cap) = run(async {
+        let addr = serve(Shop::default(), GrpcLayer::new(methods())).await;
+        PaymentsClient::new(channel(addr))
+            .charge(charge("pending"))
+            .await
+            .expect("answered OK");
+    });
+    let s = spans(&cap, CHARGE, SpanKind::Server);
+    assert_eq!(s.len(), 1);
+    let a = span_attrs(s[0]);
+    assert_eq!(a["rpc.response.status_code"], "OK");
+    assert_eq!(a["error.type"], "payment_pending");
+    assert_eq!(s[0].status, SpanStatus::error("payment_pending"));
+    assert_eq!(
+        counts(&cap, "rpc.server.call.duration"),
+        vec![(
+            attrs(&[
+                ("error.type", "payment_pending"),
+                ("rpc.method", CHARGE),
+                ("rpc.response.status_code", "OK"),
+                ("rpc.system.name", "grpc"),
+            ]),
+            1
+        )]
+    );
+}
+
+/// At a trust boundary the caller's context is a link, not the parent;
+/// baggage `synthetic=true` marks the span.
+#[test]
+fn trust_boundary_links_and_synthetic_baggage_marks() {
+    let (_, cap) = run(async {
+        let layer = GrpcLayer::new(methods()).trust_boundary(true);
+        let addr = serve(Shop::default(), layer).await;
+        let mut req = Request::new(charge("ord_3"));
+        req.metadata_mut()
+            .insert("traceparent", MetadataValue::from_static(PARENT));
+        req.metadata_mut()
+            .insert("baggage", MetadataValue::from_static("synthetic=true"));
+        PaymentsClient::new(channel(addr))
+            .charge(req)
+            .await
+            .expect("reply");
+    });
+    let s = spans(&cap, CHARGE, SpanKind::Server);
+    assert_eq!(s.len(), 1);
+    let span = s[0];
+    assert_ne!(
+        span.span_context.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert!(!span.parent_span_is_remote);
+    assert_eq!(span.links.links.len(), 1);
+    assert_eq!(
+        span.links.links[0].span_context.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(span_attrs(span)["synthetic"], "true");
+}
