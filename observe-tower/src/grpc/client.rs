@@ -9,7 +9,7 @@ use http::{Request, Response};
 use observe_core::classify::grpc::{self as grpc_codes, GrpcCode};
 use observe_core::classify::{self, Classified, GatewayFailure, GatewayStatus};
 use observe_core::opentelemetry::trace::SpanKind;
-use observe_core::opentelemetry::KeyValue;
+use observe_core::opentelemetry::{KeyValue, Value};
 use observe_core::propagation::inject;
 use observe_core::signals::{current as signals, keys, Signals};
 use observe_core::span::with_span;
@@ -332,7 +332,11 @@ where
                 }
             }
             if let Some(g) = &self.gateway {
-                h.set_attribute(KeyValue::new(keys::GATEWAY, g.to_string()));
+                let v = match g {
+                    Cow::Borrowed(s) => Value::from(*s),
+                    Cow::Owned(s) => Value::from(s.clone()),
+                };
+                h.set_attribute(KeyValue::new(keys::GATEWAY, v));
             }
         });
         inject(&span, req.headers_mut());
