@@ -30,7 +30,8 @@
 
 pub use observe_core::*;
 
-/// Tower layers (server: context in, spans, golden signals; client: gateways).
+/// Tower layers (server: context in, spans, golden signals; client:
+/// gateways; `grpc`: the tonic server and client layers).
 #[cfg(feature = "tower")]
 pub use observe_tower as tower;
 
@@ -56,7 +57,7 @@ pub use observe_synthetic as synthetic;
 mod guides {
     #[doc = include_str!("../README.md")]
     struct Readme;
-    #[cfg(feature = "alerts")]
+    #[cfg(all(feature = "alerts", feature = "grpc"))]
     #[doc = include_str!("../docs/getting-started.md")]
     struct GettingStarted;
     #[cfg(feature = "alerts")]

@@ -9,10 +9,9 @@
 //! py-client CLIENT ─▶ rust SERVER "GET /checkout" ─▶ rust CLIENT "GET" ─▶ py-inventory SERVER
 //! ```
 //!
-//! Python comes from `OBSERVE_TEST_PYTHON` (set by `scripts/test`, which
-//! builds `target/py-venv` with `scripts/python-venv`), else
-//! `target/py-venv/bin/python`. Without it the test prints a notice and
-//! passes, unless `CI=true`: then it fails.
+//! Python comes from the venv `scripts/python-venv` builds (`support::py`):
+//! without it the test prints a notice and passes, unless `CI=true`: then
+//! it fails.
 //! (Its own test binary: it installs observe globally, as a service does.)
 
 mod support;
@@ -25,100 +24,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use observe::testing::TelemetryBuilderExt as _;
 use observe::tower::{GatewayLayer, ObserveLayer};
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+use support::py::{python, script, PyServer};
 use support::{env, Receiver};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 type Gateway = observe::tower::Gateway<
     Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
 >;
-
-/// The venv's python, if it has the OpenTelemetry SDK; `None` means skip.
-fn python() -> Option<PathBuf> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let candidate = std::env::var_os("OBSERVE_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py-venv/bin/python")
-        });
-    let ok = Command::new(&candidate)
-        .args([
-            "-c",
-            "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(candidate);
-    }
-    let msg = format!(
-        "no Python with the OpenTelemetry SDK at {} (run scripts/python-venv, or set OBSERVE_TEST_PYTHON)",
-        candidate.display()
-    );
-    if ci {
-        panic!("CI=true: {msg}");
-    }
-    eprintln!("SKIPPED interop_python: {msg}");
-    None
-}
-
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/support/python")
-        .join(name)
-}
-
-/// The Python inventory service; killed when dropped.
-struct PyServer {
-    child: Child,
-    port: u16,
-}
-
-impl PyServer {
-    fn start(python: &PathBuf, otlp: &str) -> PyServer {
-        let mut child = Command::new(python)
-            .arg(script("server.py"))
-            .arg(otlp)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start server.py");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("server.py says its port");
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("server.py printed {line:?}"));
-        PyServer { child, port }
-    }
-}
-
-impl Drop for PyServer {
-    fn drop(&mut self) {
-        // Closing stdin stops it cleanly (its spans are already exported).
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.flush();
-        }
-        let t0 = std::time::Instant::now();
-        while t0.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn checkout(mut inventory: Gateway, url: String) -> (http::StatusCode, String) {
     let req = http::Request::get(url.as_str())
@@ -145,7 +59,12 @@ async fn checkout(mut inventory: Gateway, url: String) -> (http::StatusCode, Str
 
 #[test]
 fn one_trace_across_python_rust_and_python() {
-    let Some(python) = python() else { return };
+    let Some(python) = python(
+        "interop_python",
+        "opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http",
+    ) else {
+        return;
+    };
     let rx = Receiver::start();
     let otlp = rx.http_endpoint();
 
@@ -162,7 +81,7 @@ fn one_trace_across_python_rust_and_python() {
         .init()
         .expect("init");
 
-    let inventory = PyServer::start(&python, &otlp);
+    let inventory = PyServer::start(&python, "server.py", &[&otlp]);
     let inventory_url = format!("http://127.0.0.1:{}/inventory", inventory.port);
 
     let rt = tokio::runtime::Builder::new_multi_thread()

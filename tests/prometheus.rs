@@ -228,6 +228,24 @@ fn observe_instruments_have_the_collectors_names() {
                 1.5,
                 None,
             );
+            s.rpc_server_call(
+                "shop.v1.Payments/Charge".into(),
+                Some(observe::classify::grpc::GrpcCode::Ok),
+                None,
+                false,
+                0.004,
+                None,
+            );
+            s.rpc_server_active("shop.v1.Payments/Charge".into(), 1);
+            s.rpc_client_call(
+                "shop.v1.Bank/Authorize".into(),
+                Some("bank.example".into()),
+                Some(observe::classify::grpc::GrpcCode::Unavailable),
+                Some("UNAVAILABLE".into()),
+                Some("bank".into()),
+                0.02,
+                None,
+            );
             s.observed_call("charge", "payments::billing", true, 0.002);
             s.observed_active("charge", "payments::billing", 1);
             observe::saturation("db_pool").record(3, 4);
@@ -250,6 +268,9 @@ fn observe_instruments_have_the_collectors_names() {
         "observed_active gauge",
         "observed_calls_total counter",
         "observed_duration_seconds histogram",
+        "observe_rpc_server_active_calls gauge",
+        "rpc_client_call_duration_seconds histogram",
+        "rpc_server_call_duration_seconds histogram",
         "target_info gauge",
     ]
     .into();
@@ -280,6 +301,10 @@ fn observe_instruments_have_the_collectors_names() {
             .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
             .to_owned()
     };
+    assert_eq!(
+        line("rpc_server_call_duration_seconds_count{"),
+        r#"rpc_server_call_duration_seconds_count{otel_scope_name="observe",otel_scope_schema_url="",otel_scope_version="0.1.0",rpc_method="shop.v1.Payments/Charge",rpc_response_status_code="OK",rpc_system_name="grpc"} 1"#
+    );
     assert_eq!(
         line("http_server_request_duration_seconds_count{"),
         r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/pay",otel_scope_name="observe",otel_scope_schema_url="",otel_scope_version="0.1.0"} 1"#

@@ -211,6 +211,18 @@ impl AlertSpec {
                 self.route_row(&mut b, &title, value, m);
             }
         }
+        for method in &self.grpc_methods {
+            let (op, value, title) = match method {
+                RouteMatch::Exact(m) => (Op::Eq, m, format!("gRPC {m}")),
+                RouteMatch::Pattern(p) => (Op::Re, p, format!("gRPC methods matching {p}")),
+            };
+            let m = self.without_synthetic(
+                self.job_matchers()
+                    .with(label::RPC_SYSTEM_NAME, Op::Eq, "grpc")
+                    .with(label::RPC_METHOD, op, value),
+            );
+            self.grpc_row(&mut b, &title, value, m);
+        }
         for gateway in &self.gateways {
             self.gateway_row(&mut b, gateway);
         }
@@ -408,6 +420,75 @@ impl AlertSpec {
                 t(quantile("0.5", &ok), "{{http_route}} p50 success"),
                 t(quantile("0.99", &ok), "{{http_route}} p99 success"),
                 t(quantile("0.99", &ko), "{{http_route}} p99 failed"),
+            ],
+            vec![self.p99_latency_threshold.as_secs_f64()],
+        );
+    }
+
+    /// Traffic by status code, errors (server-error codes, implicit, masked)
+    /// and latency of one gRPC method entry.
+    fn grpc_row(&self, b: &mut Board, title: &str, short: &str, m: Matchers) {
+        let w = self.rate_window;
+        let count = names::RPC_SERVER_CALL_DURATION_COUNT;
+        let bucket = names::RPC_SERVER_CALL_DURATION_BUCKET;
+        b.row(title);
+        b.timeseries(
+            &format!("Traffic — {short}"),
+            "gRPC calls per second by method and status code (synthetic traffic excluded).",
+            "reqps",
+            &[t(
+                format!(
+                    "sum by (rpc_method, rpc_response_status_code) (rate({}))",
+                    m.range(count, w)
+                ),
+                "{{rpc_method}} {{rpc_response_status_code}}",
+            )],
+        );
+        let total = format!("sum by (rpc_method) (rate({}))", m.range(count, w));
+        let failed = m.clone().with(label::ERROR_TYPE, Op::Ne, "");
+        let ok_status = |sel: Matchers| sel.with(label::RPC_RESPONSE_STATUS_CODE, Op::Eq, "OK");
+        let status_code = failed
+            .clone()
+            .with(label::RPC_RESPONSE_STATUS_CODE, Op::Ne, "OK");
+        let implicit = ok_status(failed.with(label::ERROR_TYPE, Op::Ne, ERROR_TYPE_MASKED_FAILURE));
+        let masked = ok_status(m.clone().with(
+            label::ERROR_TYPE,
+            Op::Eq,
+            ERROR_TYPE_MASKED_FAILURE,
+        ));
+        let ratio = |sel: &Matchers| {
+            format!(
+                "sum by (rpc_method) (rate({}))\n/\n{total}",
+                sel.range(count, w)
+            )
+        };
+        b.timeseries_with(
+            &format!("Errors — {short}"),
+            "Failing share of gRPC calls, split into server-error codes and panics (error_type without an OK status), implicit failures (OK with error_type) and masked failures (error_type=\"masked_failure\").",
+            "percentunit",
+            &[
+                t(ratio(&status_code), "{{rpc_method}} status code"),
+                t(ratio(&implicit), "{{rpc_method}} implicit"),
+                t(ratio(&masked), "{{rpc_method}} masked"),
+            ],
+            vec![self.error_ratio_threshold],
+        );
+        let quantile = |q: &str, sel: &Matchers| {
+            format!(
+                "histogram_quantile({q}, sum by (rpc_method, le) (rate({})))",
+                sel.range(bucket, w)
+            )
+        };
+        let ok = m.clone().with(label::ERROR_TYPE, Op::Eq, "");
+        let ko = m.with(label::ERROR_TYPE, Op::Ne, "");
+        b.timeseries_with(
+            &format!("Latency — {short}"),
+            "p50 and p99 of successful gRPC calls (a streaming call lasts until its stream ends), and p99 of failed calls.",
+            "s",
+            &[
+                t(quantile("0.5", &ok), "{{rpc_method}} p50 success"),
+                t(quantile("0.99", &ok), "{{rpc_method}} p99 success"),
+                t(quantile("0.99", &ko), "{{rpc_method}} p99 failed"),
             ],
             vec![self.p99_latency_threshold.as_secs_f64()],
         );

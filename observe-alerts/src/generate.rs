@@ -9,9 +9,9 @@ use super::rules::{AlertingRule, RecordingRule, Rule, RuleFile, RuleGroup};
 use super::spec::{AlertSpec, BurnWindow, RouteMatch, Slo, BURN_WINDOWS};
 
 /// How long the golden-signal ratio alerts must hold.
-const RATIO_FOR: Duration = Duration::from_secs(120);
+pub(crate) const RATIO_FOR: Duration = Duration::from_secs(120);
 /// How long p99 latency and saturation must hold.
-const SLOW_FOR: Duration = Duration::from_secs(300);
+pub(crate) const SLOW_FOR: Duration = Duration::from_secs(300);
 
 /// Which SLO a set of recording rules and burn-rate alerts is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,23 +95,31 @@ impl AlertSpec {
 
     /// The `http_route` matcher of the configured routes, if any.
     pub(crate) fn route_matcher(&self) -> Option<(Op, String)> {
-        match self.routes.as_slice() {
-            [] => None,
-            [RouteMatch::Exact(route)] => Some((Op::Eq, route.clone())),
-            routes => Some((
-                Op::Re,
-                routes
-                    .iter()
-                    .map(|r| match r {
-                        RouteMatch::Exact(route) => regex_escape(route),
-                        RouteMatch::Pattern(p) => p.clone(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            )),
-        }
+        value_matcher(&self.routes)
     }
+}
 
+/// One matcher for a list of exact values and patterns: `=` for a single
+/// exact value, else `=~` over their alternation; `None` for none.
+pub(crate) fn value_matcher(values: &[RouteMatch]) -> Option<(Op, String)> {
+    match values {
+        [] => None,
+        [RouteMatch::Exact(route)] => Some((Op::Eq, route.clone())),
+        routes => Some((
+            Op::Re,
+            routes
+                .iter()
+                .map(|r| match r {
+                    RouteMatch::Exact(route) => regex_escape(route),
+                    RouteMatch::Pattern(p) => p.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join("|"),
+        )),
+    }
+}
+
+impl AlertSpec {
     /// Matchers of the server requests the golden signals and SLOs count:
     /// the service, its routes, no synthetic traffic.
     pub(crate) fn http_matchers(&self) -> Matchers {
@@ -157,7 +165,7 @@ impl AlertSpec {
         }
     }
 
-    fn alert(
+    pub(crate) fn alert(
         &self,
         name: &str,
         expr: String,
@@ -304,6 +312,7 @@ impl AlertSpec {
                 ),
             ));
         }
+        rules.extend(self.grpc_rules());
         rules
     }
 

@@ -16,8 +16,8 @@
 //!
 //! | alert | fires when | severity |
 //! | --- | --- | --- |
-//! | `HighErrorRate` | share of requests with a non-empty `error_type` (explicit, implicit and masked failures) > 1% for 2m | critical |
-//! | `HighP99Latency` | p99 of *successful* requests > 3s for 5m | warning |
+//! | `HighErrorRate` | share of requests with a non-empty `error_type` (explicit, implicit and masked failures) > 1% for 2m; with gRPC methods, the same for their calls (`rpc_system_name="grpc"`) | critical |
+//! | `HighP99Latency` | p99 of *successful* requests > 3s for 5m; with gRPC methods, the same for their calls (`rpc_system_name="grpc"`) | warning |
 //! | `ExternalGatewayErrors` | share of gateway calls with `status!="success"` > 5% for 2m, per gateway | critical |
 //! | `HighSaturation` | `observe_resource_utilization` > 90% (per resource), or in-flight requests > limit (per instance), for 5m | warning |
 //! | `SyntheticCheckFailed` | `synthetic_check_success` stayed 0 for N runner intervals (critical), or no result at all (warning) | critical / warning |
@@ -50,6 +50,7 @@
 
 mod dashboard;
 mod generate;
+mod grpc;
 pub mod names;
 mod promql;
 mod rules;

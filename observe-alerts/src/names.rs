@@ -34,6 +34,35 @@ pub const HTTP_SERVER_REQUEST_DURATION_SUM: &str = "http_server_request_duration
 /// Gauge of in-flight server requests. Labels: `http_request_method`, `job`, `instance`.
 pub const HTTP_SERVER_ACTIVE_REQUESTS: &str = "http_server_active_requests";
 
+/// Histogram of gRPC server call durations, in seconds (OTel
+/// `rpc.server.call.duration`, semantic conventions v1.44.0).
+///
+/// Labels: `rpc_system_name` (`grpc`), `rpc_method` (`package.Service/Method`
+/// or `_OTHER`), `rpc_response_status_code` (`OK`, `NOT_FOUND`, ...),
+/// `error_type` (absent on success), `job`, `instance`, optional `synthetic="true"`.
+pub const RPC_SERVER_CALL_DURATION: &str = "rpc_server_call_duration_seconds";
+/// `_bucket` series of [`RPC_SERVER_CALL_DURATION`].
+pub const RPC_SERVER_CALL_DURATION_BUCKET: &str = "rpc_server_call_duration_seconds_bucket";
+/// `_count` series of [`RPC_SERVER_CALL_DURATION`]: the call counter.
+pub const RPC_SERVER_CALL_DURATION_COUNT: &str = "rpc_server_call_duration_seconds_count";
+/// `_sum` series of [`RPC_SERVER_CALL_DURATION`].
+pub const RPC_SERVER_CALL_DURATION_SUM: &str = "rpc_server_call_duration_seconds_sum";
+
+/// Gauge of gRPC server calls in progress (OTel `observe.rpc.server.active_calls`).
+/// Labels: `rpc_system_name`, `rpc_method`, `job`, `instance`.
+pub const OBSERVE_RPC_SERVER_ACTIVE_CALLS: &str = "observe_rpc_server_active_calls";
+
+/// Histogram of gRPC client call durations, in seconds (OTel `rpc.client.call.duration`).
+/// Labels: `rpc_system_name`, `rpc_method`, `rpc_response_status_code`,
+/// `error_type`, `server_address`, `gateway`, `job`.
+pub const RPC_CLIENT_CALL_DURATION: &str = "rpc_client_call_duration_seconds";
+/// `_bucket` series of [`RPC_CLIENT_CALL_DURATION`].
+pub const RPC_CLIENT_CALL_DURATION_BUCKET: &str = "rpc_client_call_duration_seconds_bucket";
+/// `_count` series of [`RPC_CLIENT_CALL_DURATION`].
+pub const RPC_CLIENT_CALL_DURATION_COUNT: &str = "rpc_client_call_duration_seconds_count";
+/// `_sum` series of [`RPC_CLIENT_CALL_DURATION`].
+pub const RPC_CLIENT_CALL_DURATION_SUM: &str = "rpc_client_call_duration_seconds_sum";
+
 /// Counter of calls to external gateways.
 ///
 /// Labels: `gateway`, `status` (`success`, `error` or `timeout`), `error_type`, `job`.
@@ -52,7 +81,8 @@ pub const EXTERNAL_GATEWAY_REQUEST_DURATION_SUM: &str =
     "external_gateway_request_duration_seconds_sum";
 
 /// Counter of failures that a handler masked (for example a 200 answer after
-/// a failed gateway call). Labels: `http_route`, `gateway`, `job`.
+/// a failed gateway call). Labels: `http_route` (HTTP) or `rpc_method`
+/// (gRPC), `gateway`, `job`.
 pub const OBSERVE_MASKED_FAILURES_TOTAL: &str = "observe_masked_failures_total";
 
 /// Gauge (0..1) of how full a constrained resource is. Labels: `resource`, `job`.
@@ -90,6 +120,13 @@ pub const ALL_SERIES: &[&str] = &[
     HTTP_SERVER_REQUEST_DURATION_COUNT,
     HTTP_SERVER_REQUEST_DURATION_SUM,
     HTTP_SERVER_ACTIVE_REQUESTS,
+    RPC_SERVER_CALL_DURATION_BUCKET,
+    RPC_SERVER_CALL_DURATION_COUNT,
+    RPC_SERVER_CALL_DURATION_SUM,
+    OBSERVE_RPC_SERVER_ACTIVE_CALLS,
+    RPC_CLIENT_CALL_DURATION_BUCKET,
+    RPC_CLIENT_CALL_DURATION_COUNT,
+    RPC_CLIENT_CALL_DURATION_SUM,
     EXTERNAL_GATEWAY_REQUESTS_TOTAL,
     EXTERNAL_GATEWAY_REQUEST_DURATION_BUCKET,
     EXTERNAL_GATEWAY_REQUEST_DURATION_COUNT,
@@ -119,6 +156,12 @@ pub mod label {
     pub const HTTP_ROUTE: &str = "http_route";
     /// HTTP status code the server answered with.
     pub const HTTP_RESPONSE_STATUS_CODE: &str = "http_response_status_code";
+    /// The RPC system of a gRPC measurement (`grpc`).
+    pub const RPC_SYSTEM_NAME: &str = "rpc_system_name";
+    /// Full gRPC method of a call (`package.Service/Method`, or `_OTHER`).
+    pub const RPC_METHOD: &str = "rpc_method";
+    /// gRPC status code name a call ended with (`OK`, `UNAVAILABLE`, ...).
+    pub const RPC_RESPONSE_STATUS_CODE: &str = "rpc_response_status_code";
     /// Failure class; absent or empty on success, set on explicit, implicit and masked failures.
     pub const ERROR_TYPE: &str = "error_type";
     /// `"true"` on requests made by a synthetic check.

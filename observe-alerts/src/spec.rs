@@ -144,12 +144,13 @@ pub enum AlertSpecError {
     },
 }
 
-/// Which requests a route entry selects.
+/// Which requests a route entry (an `http_route` value) or a gRPC method
+/// entry (an `rpc_method` value) selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RouteMatch {
-    /// An exact `http_route` value, e.g. `/orders/{id}`.
+    /// An exact value, e.g. `/orders/{id}` or `shop.v1.Payments/Charge`.
     Exact(String),
-    /// An RE2 regular expression over `http_route`, anchored by Prometheus.
+    /// An RE2 regular expression over the label, anchored by Prometheus.
     Pattern(String),
 }
 
@@ -257,6 +258,8 @@ pub use observe_core::signals::names::HTTP_DURATION_BUCKETS as DEFAULT_HTTP_DURA
 pub struct AlertSpec {
     pub(crate) service: String,
     pub(crate) routes: Vec<RouteMatch>,
+    /// gRPC methods (`rpc_method` values); none: no gRPC rules.
+    pub(crate) grpc_methods: Vec<RouteMatch>,
     pub(crate) gateways: Vec<String>,
     pub(crate) flows: Vec<SyntheticFlow>,
     pub(crate) availability: Option<Slo>,
@@ -333,6 +336,7 @@ impl AlertSpecBuilder {
             spec: AlertSpec {
                 service,
                 routes: Vec::new(),
+                grpc_methods: Vec::new(),
                 gateways: Vec::new(),
                 flows: Vec::new(),
                 availability: None,
@@ -364,6 +368,29 @@ impl AlertSpecBuilder {
     /// (anchored at both ends by Prometheus), e.g. `/api/v1/.*`.
     pub fn route_pattern(mut self, pattern: impl Into<String>) -> Self {
         self.spec.routes.push(RouteMatch::Pattern(pattern.into()));
+        self
+    }
+
+    /// Watches the gRPC method `method` exactly (the `rpc_method` label:
+    /// `package.Service/Method`, e.g. `shop.v1.Payments/Charge`), as
+    /// [`route`](Self::route) watches a route: the golden-signal alerts get a
+    /// gRPC twin (label `rpc_system_name="grpc"`) on
+    /// `rpc_server_call_duration_seconds`. Without any gRPC method or
+    /// pattern no gRPC rule is generated.
+    pub fn grpc_method(mut self, method: impl Into<String>) -> Self {
+        self.spec
+            .grpc_methods
+            .push(RouteMatch::Exact(method.into()));
+        self
+    }
+
+    /// Watches every gRPC method matching the RE2 regular expression
+    /// `pattern` (anchored by Prometheus), e.g. `shop\.v1\.Payments/.*`;
+    /// `.+` watches every method of the service.
+    pub fn grpc_method_pattern(mut self, pattern: impl Into<String>) -> Self {
+        self.spec
+            .grpc_methods
+            .push(RouteMatch::Pattern(pattern.into()));
         self
     }
 
@@ -630,6 +657,7 @@ fn label_name(field: &str, name: &str) -> Result<(), AlertSpecError> {
         "gateway",
         "flow",
         "region",
+        "rpc_system_name",
     ];
     if GENERATED.contains(&name) {
         return Err(invalid("set by the generated rules"));
@@ -642,6 +670,10 @@ fn validate(spec: &AlertSpec) -> Result<(), AlertSpecError> {
         return Err(AlertSpecError::EmptyService);
     }
     names("route", spec.routes.iter().map(RouteMatch::display))?;
+    names(
+        "grpc_method",
+        spec.grpc_methods.iter().map(RouteMatch::display),
+    )?;
     names("gateway", spec.gateways.iter().map(String::as_str))?;
     names("synthetic_flow", spec.flows.iter().map(|f| f.name.as_str()))?;
 

@@ -585,6 +585,24 @@ fn prometheus_names_are_the_translation_of_the_instrument_table() {
             ],
         ),
         (
+            otel::RPC_SERVER_CALL_DURATION,
+            names::RPC_SERVER_CALL_DURATION,
+            [
+                names::RPC_SERVER_CALL_DURATION_BUCKET,
+                names::RPC_SERVER_CALL_DURATION_COUNT,
+                names::RPC_SERVER_CALL_DURATION_SUM,
+            ],
+        ),
+        (
+            otel::RPC_CLIENT_CALL_DURATION,
+            names::RPC_CLIENT_CALL_DURATION,
+            [
+                names::RPC_CLIENT_CALL_DURATION_BUCKET,
+                names::RPC_CLIENT_CALL_DURATION_COUNT,
+                names::RPC_CLIENT_CALL_DURATION_SUM,
+            ],
+        ),
+        (
             otel::GATEWAY_REQUEST_DURATION,
             names::EXTERNAL_GATEWAY_REQUEST_DURATION,
             [
@@ -640,6 +658,10 @@ fn prometheus_names_are_the_translation_of_the_instrument_table() {
         ),
         (otel::SYNTHETIC_CHECKS, names::SYNTHETIC_CHECKS_TOTAL),
         (otel::OBSERVED_CALLS, names::OBSERVED_CALLS_TOTAL),
+        (
+            otel::RPC_SERVER_ACTIVE_CALLS,
+            names::OBSERVE_RPC_SERVER_ACTIVE_CALLS,
+        ),
     ] {
         assert_eq!(prom, family(otel_name));
         translated.push(prom);

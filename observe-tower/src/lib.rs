@@ -3,7 +3,10 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod macros;
+mod masked;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 pub mod server;

@@ -30,7 +30,7 @@ const PROMQL_KEYWORDS: &[&str] = &[
 
 /// Metric names an expression selects (identifiers that are not functions,
 /// keywords, label names, strings, durations or numbers).
-fn metric_names(expr: &str) -> Vec<String> {
+pub(super) fn metric_names(expr: &str) -> Vec<String> {
     let chars: Vec<char> = expr.chars().collect();
     let mut names = Vec::new();
     let mut i = 0;

@@ -95,4 +95,5 @@ fn check_rules(promtool: &Path, dir: &Path, file: &str, yaml: &str) {
 mod dashboard;
 mod golden;
 mod promtool_check;
+mod promtool_grpc;
 mod promtool_units;

@@ -3,16 +3,16 @@
 use super::*;
 
 /// Upper bounds of the SDK's `http.server.request.duration` buckets.
-const BUCKETS: &[&str] = &[
+pub(super) const BUCKETS: &[&str] = &[
     "0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1", "2.5", "5",
     "7.5", "10", "+Inf",
 ];
 
 /// Per-minute increments of a counter, phase by phase: `[(minutes, increment)]`.
-type Phases = [(u32, u64)];
+pub(super) type Phases = [(u32, u64)];
 
 /// Cumulative values, one per minute from t=0 (value 0).
-fn counter(phases: &Phases) -> String {
+pub(super) fn counter(phases: &Phases) -> String {
     let mut value = 0u64;
     let mut out = vec!["0".to_owned()];
     for &(minutes, inc) in phases {
@@ -33,10 +33,10 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
-struct Series(Vec<Value>);
+pub(super) struct Series(pub(super) Vec<Value>);
 
 impl Series {
-    fn add(&mut self, name: &str, labels_: &[(&str, &str)], values: String) {
+    pub(super) fn add(&mut self, name: &str, labels_: &[(&str, &str)], values: String) {
         self.0
             .push(json!({ "series": format!("{name}{}", labels(labels_)), "values": values }));
     }
@@ -99,13 +99,13 @@ impl Series {
         );
     }
 
-    fn gauge(&mut self, name: &str, labels_: &[(&str, &str)], values: &str) {
+    pub(super) fn gauge(&mut self, name: &str, labels_: &[(&str, &str)], values: &str) {
         self.add(name, labels_, values.to_owned());
     }
 }
 
 /// Healthy latency of successful requests: p99 about 0.42 s, nothing above 0.5 s.
-fn healthy_latency(le: f64) -> f64 {
+pub(super) fn healthy_latency(le: f64) -> f64 {
     match le {
         le if le < 0.025 => 0.0,
         le if le < 0.05 => 0.01,
@@ -117,7 +117,7 @@ fn healthy_latency(le: f64) -> f64 {
 }
 
 /// Failing fast: every failure within 10 ms.
-fn fast(le: f64) -> f64 {
+pub(super) fn fast(le: f64) -> f64 {
     if le < 0.01 {
         0.0
     } else {
@@ -126,20 +126,20 @@ fn fast(le: f64) -> f64 {
 }
 
 /// Stuck behind a 30 s gateway timeout: above every finite bucket.
-fn stuck(_le: f64) -> f64 {
+pub(super) fn stuck(_le: f64) -> f64 {
     0.0
 }
 
 /// An alert promtool should see firing: its name, full label set and the
 /// rendering of `{{ $value ... }}` in its annotations.
 #[derive(Clone)]
-struct Firing {
+pub(super) struct Firing {
     name: &'static str,
     labels: Vec<(&'static str, &'static str)>,
     value: &'static str,
 }
 
-fn firing(
+pub(super) fn firing(
     name: &'static str,
     labels: &[(&'static str, &'static str)],
     value: &'static str,
@@ -194,14 +194,15 @@ fn render(template: &str, f: &Firing) -> String {
 
 /// Runs `promtool test rules` with `series`, asserting at each evaluation
 /// minute exactly the firing alerts listed (for every alert name).
-fn promtool_test(
+pub(super) fn promtool_test(
+    spec: &AlertSpec,
     test: &str,
     series: Series,
     expectations: Vec<(u32, Vec<Firing>)>,
     promql: Vec<Value>,
 ) {
     let Some(promtool) = promtool() else { return };
-    let rules = payments().prometheus_rules();
+    let rules = spec.prometheus_rules();
     let dir = scratch_dir(test);
     check_rules(&promtool, &dir, "rules.yml", &rules.to_yaml());
 
@@ -436,7 +437,7 @@ fn promtool_replays_the_gateway_incident() {
             "exp_samples": [{ "labels": format!("job:slo_availability_error_ratio:rate5m{{job=\"{JOB}\"}}"), "value": 0.5 }]
         }),
     ];
-    promtool_test("incident", s, expectations, promql);
+    promtool_test(&payments(), "incident", s, expectations, promql);
 }
 
 /// Healthy traffic: 1000 requests a minute on each route, of which
@@ -537,14 +538,26 @@ fn promtool_healthy_traffic_pages_nobody() {
             "exp_samples": [{ "labels": format!("job:slo_availability_error_ratio:rate5m{{job=\"{JOB}\"}}"), "value": 0.002 }]
         }),
     ];
-    promtool_test("healthy", healthy_series(2, 2), expectations, promql);
+    promtool_test(
+        &payments(),
+        "healthy",
+        healthy_series(2, 2),
+        expectations,
+        promql,
+    );
 }
 
 /// Healthy traffic within the error budget (0.05% errors): nothing fires at all.
 #[test]
 fn promtool_traffic_within_budget_fires_nothing() {
     let expectations = vec![(5, vec![]), (30, vec![]), (119, vec![])];
-    promtool_test("quiet", healthy_series(1, 0), expectations, vec![]);
+    promtool_test(
+        &payments(),
+        "quiet",
+        healthy_series(1, 0),
+        expectations,
+        vec![],
+    );
 }
 
 /// Slow successes: p99 4.75 s, while failures answer in 10 ms. A saturated
@@ -630,7 +643,7 @@ fn promtool_slow_successes_and_saturation() {
         (6, [burns(), saturated(), vec![p99()]].concat()),
         (20, [burns(), saturated(), vec![p99()]].concat()),
     ];
-    promtool_test("slow", s, expectations, vec![]);
+    promtool_test(&payments(), "slow", s, expectations, vec![]);
 }
 
 /// Slow successful requests: 90% within 2.5 s, all within 5 s.

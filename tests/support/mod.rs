@@ -7,6 +7,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod proxy;
+pub mod py;
 
 use axum::body::Bytes;
 use axum::extract::State;

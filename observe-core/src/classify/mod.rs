@@ -7,6 +7,7 @@
 //! | a server response | 1xx–4xx | 5xx (the code); an implicit failure (its reason); a masked gateway failure (`masked_failure`) | — |
 //! | a gateway response ([`response`]) | 1xx–3xx | 4xx and 5xx (the code) | 408, 504 are not timeouts of the call itself |
 //! | a gateway error ([`error`]) | — | the first known error of the source chain: [`ErrorType`] of `std::io::Error`, tokio's and tower's `Elapsed`, `reqwest::Error` (feature `reqwest`); else `transport_error` | an I/O `TimedOut`, an elapsed timer, a reqwest timeout |
+//! | a gRPC call ([`grpc`]) | server: every code but the server-error set; client: `OK` | server: `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS` (configurable); client: every other code (its name) | `DEADLINE_EXCEEDED` |
 //! | an `#[observed]` call | `Ok`, or a value whose [`Outcome`] says so | `Err` ([`ErrorType`], else the error's type name), an [`Outcome`] failure (implicit) | [`ErrorType::is_timeout`], the generated timeout |
 //!
 //! Users classify their own types by implementing [`Outcome`] and
@@ -23,6 +24,7 @@
 //! assert_eq!(classify::response(http::StatusCode::OK), Classified::Ok);
 //! ```
 
+pub mod grpc;
 mod probe;
 mod request;
 mod traits;

@@ -5,10 +5,13 @@
 //! |---|---|---|---|
 //! | `http.server.request.duration` | `http_server_request_duration_seconds` | s | `http.request.method`, `http.route`, `http.response.status_code`, `error.type` |
 //! | `http.server.active_requests` | `http_server_active_requests` | `{request}` | `http.request.method`, `url.scheme` |
-//! | `observe.masked_failures` | `observe_masked_failures_total` | `{failure}` | `http.route`, `gateway` |
+//! | `observe.masked_failures` | `observe_masked_failures_total` | `{failure}` | `http.route` (HTTP) or `rpc.method` (gRPC), `gateway` |
 //! | `http.client.request.duration` | `http_client_request_duration_seconds` | s | `http.request.method`, `server.address`, `http.response.status_code`, `error.type`, `gateway` |
 //! | `external_gateway.requests` | `external_gateway_requests_total` | `{request}` | `gateway`, `status`, `error.type` |
 //! | `external_gateway.request.duration` | `external_gateway_request_duration_seconds` | s | `gateway`, `status` |
+//! | `rpc.server.call.duration` | `rpc_server_call_duration_seconds` | s | `rpc.system.name`, `rpc.method`, `rpc.response.status_code`, `error.type` |
+//! | `observe.rpc.server.active_calls` | `observe_rpc_server_active_calls` | `{call}` | `rpc.system.name`, `rpc.method` |
+//! | `rpc.client.call.duration` | `rpc_client_call_duration_seconds` | s | `rpc.system.name`, `rpc.method`, `rpc.response.status_code`, `error.type`, `server.address`, `gateway` |
 //! | `observed.calls` | `observed_calls_total` | `{call}` | `code.function`, `code.namespace`, `result` |
 //! | `observed.duration` | `observed_duration_seconds` | s | `code.function`, `code.namespace`, `result` |
 //! | `observed.active` | `observed_active` | `{call}` | `code.function`, `code.namespace` |
@@ -26,6 +29,7 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 pub use names::HTTP_DURATION_BUCKETS;
 
 pub mod names;
+mod rpc;
 
 /// Attribute keys.
 pub mod keys {
@@ -54,6 +58,14 @@ pub mod keys {
     pub const RESULT: Key = Key::from_static_str("result");
     /// `resource`
     pub const RESOURCE: Key = Key::from_static_str("resource");
+    /// `rpc.system.name`
+    pub const RPC_SYSTEM_NAME: Key = Key::from_static_str("rpc.system.name");
+    /// `rpc.method`
+    pub const RPC_METHOD: Key = Key::from_static_str("rpc.method");
+    /// `rpc.response.status_code`
+    pub const RPC_RESPONSE_STATUS_CODE: Key = Key::from_static_str("rpc.response.status_code");
+    /// `server.port`
+    pub const SERVER_PORT: Key = Key::from_static_str("server.port");
     /// `synthetic`
     pub const SYNTHETIC: Key = Key::from_static_str("synthetic");
 }
@@ -147,6 +159,8 @@ pub struct Signals {
     observed_duration: Histogram<f64>,
     observed_active: UpDownCounter<i64>,
     utilization: Gauge<f64>,
+    /// The gRPC instruments (`rpc.rs`).
+    rpc: rpc::RpcInstruments,
     /// Mark synthetic requests' server metrics with `synthetic="true"`.
     pub(crate) mark_synthetic: bool,
     /// Unique per instance (addresses are reused; ids are not).
@@ -179,6 +193,7 @@ impl Signals {
             observed_duration: b.histogram(names::row_of!(names::OBSERVED_DURATION)),
             observed_active: b.i64_up_down(names::row_of!(names::OBSERVED_ACTIVE)),
             utilization: b.f64_gauge(names::row_of!(names::RESOURCE_UTILIZATION)),
+            rpc: rpc::RpcInstruments::new(&b),
             mark_synthetic,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             meter: meter.clone(),

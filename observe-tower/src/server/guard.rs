@@ -74,33 +74,8 @@ impl RequestGuard {
         let route = self.route.clone();
         // Span attributes and status; implicit and masked failures from the request state.
         let (masked, ids) = with_span(&self.span, |mut h| {
-            let mut masked: Vec<Cow<'static, str>> = Vec::new();
-            if let Some(req) = h.request().cloned() {
-                if error_type.is_none() {
-                    if let Some(reason) = req.implicit_failure() {
-                        error_type = Some(reason);
-                    }
-                }
-                let (failures, count) = req.gateway_failures();
-                let success = status.is_some_and(|s| (200..400).contains(&s));
-                if count > 0 && success && error_type.is_none() {
-                    error_type = Some(Cow::Borrowed("masked_failure"));
-                    for f in &failures {
-                        if !masked.contains(&f.gateway) {
-                            masked.push(f.gateway.clone());
-                        }
-                        h.add_event(
-                            "masked_failure",
-                            vec![
-                                KeyValue::new("gateway", f.gateway.to_string()),
-                                KeyValue::new("gateway.status", f.status.as_str()),
-                                KeyValue::new("error.type", f.error_type.to_string()),
-                                KeyValue::new("gateway.failures", count as i64),
-                            ],
-                        );
-                    }
-                }
-            }
+            let success = status.is_some_and(|s| (200..400).contains(&s));
+            let masked = crate::masked::request_failures(&mut h, &mut error_type, success);
             if let Some(s) = status {
                 h.set_attribute(KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
             }

@@ -32,6 +32,13 @@ pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
 pub const GATEWAY_REQUESTS: &str = "external_gateway.requests";
 /// Gateway call duration.
 pub const GATEWAY_REQUEST_DURATION: &str = "external_gateway.request.duration";
+/// gRPC server call duration, until the response stream ended (semantic
+/// conventions v1.44.0 `rpc.server.call.duration`).
+pub const RPC_SERVER_CALL_DURATION: &str = "rpc.server.call.duration";
+/// gRPC server calls in progress (observe's: the conventions define none).
+pub const RPC_SERVER_ACTIVE_CALLS: &str = "observe.rpc.server.active_calls";
+/// gRPC client call duration (semantic conventions v1.44.0 `rpc.client.call.duration`).
+pub const RPC_CLIENT_CALL_DURATION: &str = "rpc.client.call.duration";
 /// `#[observed]` calls by result.
 pub const OBSERVED_CALLS: &str = "observed.calls";
 /// `#[observed]` call duration.
@@ -137,6 +144,9 @@ pub const ALL: &[Instrument] = &[
     row(HTTP_CLIENT_REQUEST_DURATION, Histogram, "s", "Duration of HTTP client requests."),
     row(GATEWAY_REQUESTS, Counter, "{request}", "Calls to external gateways, by outcome."),
     row(GATEWAY_REQUEST_DURATION, Histogram, "s", "Duration of calls to external gateways."),
+    row(RPC_SERVER_CALL_DURATION, Histogram, "s", "Duration of gRPC server calls, until the response stream ended."),
+    row(RPC_SERVER_ACTIVE_CALLS, UpDownCounter, "{call}", "Number of gRPC server calls in progress."),
+    row(RPC_CLIENT_CALL_DURATION, Histogram, "s", "Duration of gRPC client calls, until the response stream ended."),
     row(OBSERVED_CALLS, Counter, "{call}", "Calls of #[observed] functions, by result."),
     row(OBSERVED_DURATION, Histogram, "s", "Duration of #[observed] functions."),
     row(OBSERVED_ACTIVE, UpDownCounter, "{call}", "#[observed] calls in progress."),
@@ -223,6 +233,18 @@ mod tests {
         assert_eq!(
             p(TELEMETRY_DROPPED).as_deref(),
             Some("observe_telemetry_dropped_total")
+        );
+        assert_eq!(
+            p(RPC_SERVER_CALL_DURATION).as_deref(),
+            Some("rpc_server_call_duration_seconds")
+        );
+        assert_eq!(
+            p(RPC_SERVER_ACTIVE_CALLS).as_deref(),
+            Some("observe_rpc_server_active_calls")
+        );
+        assert_eq!(
+            p(RPC_CLIENT_CALL_DURATION).as_deref(),
+            Some("rpc_client_call_duration_seconds")
         );
         assert_eq!(instrument("no.such.instrument"), None);
     }
