@@ -30,8 +30,26 @@ fn late_call() -> Result<u32, std::io::Error> {
     Ok(1)
 }
 
+/// A `log` logger of the service's own, installed before observe.
+struct UsersLogger(std::sync::atomic::AtomicUsize);
+
+impl log::Log for UsersLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, _: &log::Record<'_>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn flush(&self) {}
+}
+
+static USERS_LOGGER: UsersLogger = UsersLogger(std::sync::atomic::AtomicUsize::new(0));
+
 #[test]
 fn init_twice_is_a_typed_error_and_the_first_install_works() {
+    // A `log` logger is already installed: init keeps it, and says so.
+    log::set_logger(&USERS_LOGGER).expect("the first logger");
+    log::set_max_level(log::LevelFilter::Info);
     let sink = observe::MemorySink::new();
     let guard = observe::Telemetry::builder("payment-service")
         .env_source(|_| None)
@@ -45,6 +63,8 @@ fn init_twice_is_a_typed_error_and_the_first_install_works() {
         )))
         .init();
     assert!(matches!(second, Err(InitError::AlreadyInitialized)));
+    log::info!("to the user's logger");
+    assert_eq!(USERS_LOGGER.0.load(std::sync::atomic::Ordering::Relaxed), 1);
     let span = observe::tracing::info_span!("create_order");
     let (trace_id, traceparent) = span.in_scope(|| {
         observe::info!("order_created", order_id = "ord_1");
@@ -77,6 +97,7 @@ fn init_twice_is_a_typed_error_and_the_first_install_works() {
         events,
         [
             "observe_config_warning",
+            "observe_config_warning",
             "order_created",
             "worker_started",
             "late_call_line",
@@ -85,9 +106,14 @@ fn init_twice_is_a_typed_error_and_the_first_install_works() {
             "late_call_line"
         ]
     );
-    let line = &lines[1];
+    assert_eq!(
+        lines[1]["message"],
+        "another `log` logger is installed: records of crates that log through `log` \
+         go to it, not to observe (TelemetryBuilder::log_bridge(false) keeps it without this warning)"
+    );
+    let line = &lines[2];
     // The span opened during the thread's exit still gives its line ids.
-    let late = &lines[5];
+    let late = &lines[6];
     assert_eq!(late["trace_id"].as_str().map(str::len), Some(32), "{late}");
     assert_eq!(late["span_id"].as_str().map(str::len), Some(16), "{late}");
     let trace_id = trace_id.expect("inside a span");

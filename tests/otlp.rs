@@ -43,9 +43,12 @@ fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// One request through the app, then the guard's shutdown; returns the log lines.
 async fn one_request(vars: &[(&str, &str)]) -> Vec<String> {
     let sink = MemorySink::new();
+    // A Deployment's downward-API variables, beside the test's own.
+    let mut vars = vars.to_vec();
+    vars.extend(K8S_VARS);
     let telemetry = Telemetry::builder("checkout")
         .service_version("1.4.2")
-        .env_source(env(vars))
+        .env_source(env(&vars))
         .log_output(LogOutput::Sink(Arc::new(sink.clone())))
         .build()
         .expect("valid configuration");
@@ -80,6 +83,12 @@ async fn one_request(vars: &[(&str, &str)]) -> Vec<String> {
     drop(dispatch);
     sink.lines()
 }
+
+const K8S_VARS: [(&str, &str); 3] = [
+    ("K8S_POD_NAME", "checkout-7d9f8b6c5-x2x4q"),
+    ("K8S_NAMESPACE_NAME", "shop"),
+    ("K8S_NODE_NAME", "node-3"),
+];
 
 fn assert_received(rx: &Receiver) {
     // Spans: the server span and its child, one trace.
@@ -118,8 +127,30 @@ fn assert_received(rx: &Receiver) {
         "host.arch",
         "process.pid",
         "process.executable.name",
+        "process.runtime.version",
+        "process.runtime.description",
     ] {
         assert!(server.resource.contains_key(k), "resource {k}");
+    }
+    for (k, v) in [
+        ("k8s.pod.name", "checkout-7d9f8b6c5-x2x4q"),
+        ("k8s.namespace.name", "shop"),
+        ("k8s.node.name", "node-3"),
+        ("process.pid", &std::process::id().to_string()),
+    ] {
+        assert_eq!(server.resource.get(k).map(String::as_str), Some(v), "{k}");
+    }
+    // The same resource on every signal.
+    for s in &spans {
+        assert_eq!(s.resource, server.resource);
+    }
+    for l in rx.log_records() {
+        assert_eq!(l.resource, server.resource);
+    }
+    let metric_resources = rx.metric_resources();
+    assert!(!metric_resources.is_empty());
+    for r in metric_resources {
+        assert_eq!(r, server.resource);
     }
 
     // Log records: the handler's event, with the child span's ids.
@@ -167,6 +198,21 @@ fn assert_received(rx: &Receiver) {
     }
     expected.sort_by(|a, b| a.attributes.cmp(&b.attributes));
     assert_eq!(dropped, expected);
+
+    // Saturation from the runtime the service ran in (the test's: two
+    // workers), read at the final collection.
+    let number = |name: &str| match rx.metric_points(name).as_slice() {
+        [RPoint {
+            attributes,
+            value: RValue::Number(v),
+        }] if attributes.is_empty() => *v,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(number("tokio.runtime.worker.count"), 2.0);
+    assert!(number("tokio.runtime.task.count") >= 0.0);
+    assert!(number("tokio.runtime.global_queue.depth") >= 0.0);
+    assert!(number("tokio.runtime.worker.busy_time") > 0.0);
+    assert!(number("tokio.runtime.worker.park.count") >= 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -205,6 +205,12 @@ target_info{deployment_environment_name="staging",host_name="node-1"} 1.0
 fn observe_instruments_have_the_collectors_names() {
     let exporter = PrometheusExporter::new();
     let reader = exporter.reader();
+    // Built inside a tokio runtime, as a service is: its metrics too.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let _in_runtime = rt.enter();
     let (text, _) = Harness::new("payments")
         .configure(move |b| b.metric_reader(reader))
         .run(|| {
@@ -272,6 +278,11 @@ fn observe_instruments_have_the_collectors_names() {
         "rpc_client_call_duration_seconds histogram",
         "rpc_server_call_duration_seconds histogram",
         "target_info gauge",
+        "tokio_runtime_global_queue_depth gauge",
+        "tokio_runtime_task_count gauge",
+        "tokio_runtime_worker_busy_time_seconds_total counter",
+        "tokio_runtime_worker_count gauge",
+        "tokio_runtime_worker_park_count_total counter",
     ]
     .into();
     let missing: Vec<_> = want.difference(&families).collect();

@@ -327,6 +327,14 @@ impl AlertSpec {
             ),
             "{{resource}}",
         )];
+        saturation.push(t(
+            format!(
+                "sum by (instance) (rate({}))\n/\nmax by (instance) ({})",
+                job.range(names::TOKIO_RUNTIME_WORKER_BUSY_TIME_SECONDS_TOTAL, w),
+                job.select(names::TOKIO_RUNTIME_WORKER_COUNT)
+            ),
+            "tokio workers busy ({{instance}})",
+        ));
         if self.max_active_requests.is_some() {
             saturation.push(t(
                 format!(

@@ -296,6 +296,29 @@ impl AlertSpec {
                 duration(SLOW_FOR)
             ),
         ));
+        // The runtime's workers busy (observe records tokio's stable
+        // metrics): requests queue behind each other before any resource
+        // observe knows of is full.
+        rules.push(self.alert(
+            alert::HIGH_SATURATION,
+            format!(
+                "sum by (job, instance) (rate({}))\n/\nmax by (job, instance) ({})\n> {}",
+                self.job_matchers()
+                    .range(names::TOKIO_RUNTIME_WORKER_BUSY_TIME_SECONDS_TOTAL, self.rate_window),
+                self.job_matchers()
+                    .select(names::TOKIO_RUNTIME_WORKER_COUNT),
+                num(saturation)
+            ),
+            Some(SLOW_FOR),
+            &[("severity", "warning"), ("resource", "tokio_workers")],
+            "{{ $labels.job }} on {{ $labels.instance }}: tokio workers {{ $value | humanizePercentage }} busy".to_owned(),
+            format!(
+                "The tokio runtime of {{{{ $labels.job }}}} on {{{{ $labels.instance }}}} has kept its workers more than {} busy for {} (now {{{{ $value | humanizePercentage }}}}). \
+                 Tasks wait for a worker: latency grows for every request, before any error shows.",
+                pct(saturation),
+                duration(SLOW_FOR)
+            ),
+        ));
         if let Some(limit) = self.max_active_requests {
             rules.push(self.alert(
                 alert::HIGH_SATURATION,

@@ -19,7 +19,7 @@
 //! | `HighErrorRate` | share of requests with a non-empty `error_type` (explicit, implicit and masked failures) > 1% for 2m; with gRPC methods, the same for their calls (`rpc_system_name="grpc"`) | critical |
 //! | `HighP99Latency` | p99 of *successful* requests > 3s for 5m; with gRPC methods, the same for their calls (`rpc_system_name="grpc"`) | warning |
 //! | `ExternalGatewayErrors` | share of gateway calls with `status!="success"` > 5% for 2m, per gateway | critical |
-//! | `HighSaturation` | `observe_resource_utilization` > 90% (per resource), or in-flight requests > limit (per instance), for 5m | warning |
+//! | `HighSaturation` | `observe_resource_utilization` > 90% (per resource), the tokio workers' busy share > 90% (per instance), or in-flight requests > limit (per instance), for 5m | warning |
 //! | `SyntheticCheckFailed` | `synthetic_check_success` stayed 0 for N runner intervals (critical), or no result at all (warning) | critical / warning |
 //! | `ErrorBudgetBurn` | SRE-workbook multi-window burn rate: 14.4x over 1h and 5m, 6x over 6h and 30m (page), 1x over 3d and 6h (ticket) | critical / warning |
 //!

@@ -88,6 +88,13 @@ pub const OBSERVE_MASKED_FAILURES_TOTAL: &str = "observe_masked_failures_total";
 /// Gauge (0..1) of how full a constrained resource is. Labels: `resource`, `job`.
 pub const OBSERVE_RESOURCE_UTILIZATION: &str = "observe_resource_utilization";
 
+/// Gauge: worker threads of the service's tokio runtime. Labels: `job`, `instance`.
+pub const TOKIO_RUNTIME_WORKER_COUNT: &str = "tokio_runtime_worker_count";
+/// Counter (seconds): time the runtime's workers spent busy, summed over
+/// the workers. Labels: `job`, `instance`.
+pub const TOKIO_RUNTIME_WORKER_BUSY_TIME_SECONDS_TOTAL: &str =
+    "tokio_runtime_worker_busy_time_seconds_total";
+
 /// Gauge (0 or 1): did the last run of a synthetic flow succeed. Labels: `flow`, `region`.
 pub const SYNTHETIC_CHECK_SUCCESS: &str = "synthetic_check_success";
 /// Counter of synthetic check steps. Labels: `flow`, `step`, `region`, `outcome`.
@@ -133,6 +140,8 @@ pub const ALL_SERIES: &[&str] = &[
     EXTERNAL_GATEWAY_REQUEST_DURATION_SUM,
     OBSERVE_MASKED_FAILURES_TOTAL,
     OBSERVE_RESOURCE_UTILIZATION,
+    TOKIO_RUNTIME_WORKER_COUNT,
+    TOKIO_RUNTIME_WORKER_BUSY_TIME_SECONDS_TOTAL,
     SYNTHETIC_CHECK_SUCCESS,
     SYNTHETIC_CHECKS_TOTAL,
     SYNTHETIC_CHECK_DURATION_BUCKET,

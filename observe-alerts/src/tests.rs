@@ -464,16 +464,23 @@ fn saturation_and_synthetic_rules() {
         .expect("valid");
     let rules = spec.prometheus_rules();
     let sat: Vec<_> = rules.alerts(alert::HIGH_SATURATION).collect();
-    assert_eq!(sat.len(), 2);
+    assert_eq!(sat.len(), 3);
     assert_eq!(
         sat[0].expr,
         "max by (job, resource) (observe_resource_utilization{job=\"payment-service\"})\n> 0.9"
     );
     assert_eq!(
         sat[1].expr,
+        "sum by (job, instance) (rate(tokio_runtime_worker_busy_time_seconds_total{job=\"payment-service\"}[5m]))\n/\n\
+         max by (job, instance) (tokio_runtime_worker_count{job=\"payment-service\"})\n> 0.9"
+    );
+    assert_eq!(sat[1].labels["resource"], "tokio_workers");
+    assert_eq!(sat[1].labels["severity"], "warning");
+    assert_eq!(
+        sat[2].expr,
         "sum by (job, instance) (http_server_active_requests{job=\"payment-service\"})\n> 256"
     );
-    assert_eq!(sat[1].labels["resource"], "active_requests");
+    assert_eq!(sat[2].labels["resource"], "active_requests");
     let syn: Vec<_> = rules.alerts(alert::SYNTHETIC_CHECK_FAILED).collect();
     assert_eq!(
         syn[0].expr,
@@ -655,6 +662,11 @@ fn prometheus_names_are_the_translation_of_the_instrument_table() {
         (
             otel::SYNTHETIC_CHECK_SUCCESS,
             names::SYNTHETIC_CHECK_SUCCESS,
+        ),
+        (otel::TOKIO_WORKER_COUNT, names::TOKIO_RUNTIME_WORKER_COUNT),
+        (
+            otel::TOKIO_WORKER_BUSY_TIME,
+            names::TOKIO_RUNTIME_WORKER_BUSY_TIME_SECONDS_TOTAL,
         ),
         (otel::SYNTHETIC_CHECKS, names::SYNTHETIC_CHECKS_TOTAL),
         (otel::OBSERVED_CALLS, names::OBSERVED_CALLS_TOTAL),

@@ -2,10 +2,13 @@
 //! nested spans with 3 fields each, written through a 64 KiB `BufWriter` over
 //! `io::sink`, for observe and two peers in the same run.
 //!
-//! Run: `cargo bench -p observe-bench --bench log_line`
+//! Run: `cargo bench -p observe-bench --bench log_line` (figures and the
+//! machine: docs/performance.md).
 //!
-//! Last results (2 cores, see docs/performance.md for the table and machine):
-//! filled in by docs/performance.md; the ratio between rows is what counts.
+//! `observe_log_bridge_installed` is the `observe` row again after the
+//! `log` bridge `init` installs (tracing-log's `LogTracer`) is in place:
+//! it must cost nothing while no `log` record is emitted.
+//! `observe_log_record` is one `log::error!` record through that bridge.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use observe::testing::TelemetryBuilderExt as _;
@@ -79,6 +82,39 @@ fn observe_line(c: &mut Criterion) {
                         attempt = 3u64,
                         duration_ms = 30_012u64,
                         "payment failed"
+                    )
+                })
+            });
+            // The bridge `init` installs, with `log`'s maximum at tracing's.
+            tracing_log::LogTracer::builder()
+                .with_max_level(log::LevelFilter::Info)
+                .init()
+                .expect("the first logger");
+            g.bench_function("observe_log_bridge_installed", |b| {
+                b.iter(|| {
+                    observe::event!(
+                        Level::ERROR,
+                        "payment_failed",
+                        order_id = "ord_8f14e45fceea167a",
+                        user = "psn_5d41402abc4b2a76b9719d911017c592",
+                        amount_cents = 129_900u64,
+                        currency = "EUR",
+                        gateway = "bank",
+                        gateway_status_code = 504u64,
+                        attempt = 3u64,
+                        duration_ms = 30_012u64,
+                        "payment failed"
+                    )
+                })
+            });
+            g.bench_function("observe_log_record", |b| {
+                b.iter(|| {
+                    log::error!(
+                        target: "payments::gateway",
+                        "payment failed: order {} gateway {} status {}",
+                        "ord_8f14e45fceea167a",
+                        "bank",
+                        504u64
                     )
                 })
             });

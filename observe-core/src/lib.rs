@@ -33,6 +33,7 @@
 //! | `testing` (feature `testing`) | the capture harness and the builder's test-only settings |
 #![forbid(unsafe_code)]
 
+mod bridge;
 pub mod classify;
 mod clock;
 mod context;

@@ -486,6 +486,8 @@ fn healthy_series(pay_errors: u64, orders_errors: u64) -> Series {
         &[("job", JOB), ("resource", "cpu")],
         "0.7x120",
     );
+    // Four tokio workers, half busy.
+    tokio_workers(&mut s, 4, &[(minutes, 120)]);
     s.gauge(
         names::HTTP_SERVER_ACTIVE_REQUESTS,
         &[
@@ -560,8 +562,26 @@ fn promtool_traffic_within_budget_fires_nothing() {
     );
 }
 
+/// `workers` tokio workers of instance `app-1:9464`, busy `phases`
+/// seconds per minute (summed over the workers).
+fn tokio_workers(s: &mut Series, workers: u32, phases: &Phases) {
+    let minutes: u32 = phases.iter().map(|p| p.0).sum();
+    let labels = [("job", JOB), ("instance", "app-1:9464")];
+    s.gauge(
+        names::TOKIO_RUNTIME_WORKER_COUNT,
+        &labels,
+        &format!("{workers}x{minutes}"),
+    );
+    s.add(
+        names::TOKIO_RUNTIME_WORKER_BUSY_TIME_SECONDS_TOTAL,
+        &labels,
+        counter(phases),
+    );
+}
+
 /// Slow successes: p99 4.75 s, while failures answer in 10 ms. A saturated
-/// connection pool (95%) and 300 requests in flight (limit 256).
+/// connection pool (95%), 300 requests in flight (limit 256), and both
+/// tokio workers 95% busy.
 #[test]
 fn promtool_slow_successes_and_saturation() {
     let mut s = Series(Vec::new());
@@ -582,6 +602,7 @@ fn promtool_slow_successes_and_saturation() {
         ],
         "300x30",
     );
+    tokio_workers(&mut s, 2, &[(minutes, 114)]);
     s.gateway("success", "", &[(minutes, 100)]);
     synthetic(&mut s, "1x30");
 
@@ -636,12 +657,35 @@ fn promtool_slow_successes_and_saturation() {
             "4.75s",
         )
     };
+    // The workers' busy share reaches 95% once rate()'s 5m window is full
+    // of samples (at 5m: the counter starts at 0, so earlier windows count
+    // from 0); for: 5m.
+    let workers_busy = || {
+        firing(
+            alert::HIGH_SATURATION,
+            &[
+                ("job", JOB),
+                ("instance", "app-1:9464"),
+                ("resource", "tokio_workers"),
+                ("severity", "warning"),
+            ],
+            "95%",
+        )
+    };
     let expectations = vec![
         // The p99 condition holds from minute 1 (two samples for rate()); for: 5m.
         (4, burns()),
         (5, [burns(), saturated()].concat()),
         (6, [burns(), saturated(), vec![p99()]].concat()),
-        (20, [burns(), saturated(), vec![p99()]].concat()),
+        (9, [burns(), saturated(), vec![p99()]].concat()),
+        (
+            10,
+            [burns(), saturated(), vec![p99(), workers_busy()]].concat(),
+        ),
+        (
+            20,
+            [burns(), saturated(), vec![p99(), workers_busy()]].concat(),
+        ),
     ];
     promtool_test(&payments(), "slow", s, expectations, vec![]);
 }

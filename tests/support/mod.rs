@@ -325,11 +325,12 @@ impl Receiver {
         let mut out = Vec::new();
         for req in &i.logs {
             for rl in &req.resource_logs {
-                let service = rl
+                let resource = rl
                     .resource
                     .as_ref()
-                    .and_then(|r| attrs(&r.attributes).get("service.name").cloned())
+                    .map(|r| attrs(&r.attributes))
                     .unwrap_or_default();
+                let service = resource.get("service.name").cloned().unwrap_or_default();
                 for sl in &rl.scope_logs {
                     for l in &sl.log_records {
                         out.push(RLog {
@@ -340,6 +341,7 @@ impl Receiver {
                             severity_text: l.severity_text.clone(),
                             body: l.body.as_ref().map(value).unwrap_or_default(),
                             attributes: attrs(&l.attributes),
+                            resource: resource.clone(),
                         });
                     }
                 }
@@ -363,6 +365,21 @@ impl Receiver {
             }
         }
         last
+    }
+
+    /// The resource of every metrics request received, in arrival order.
+    pub fn metric_resources(&self) -> Vec<BTreeMap<String, String>> {
+        let i = self.store.lock();
+        i.metrics
+            .iter()
+            .flat_map(|r| &r.resource_metrics)
+            .map(|rm| {
+                rm.resource
+                    .as_ref()
+                    .map(|r| attrs(&r.attributes))
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     /// Names of every metric received.
@@ -432,6 +449,7 @@ pub struct RLog {
     pub severity_text: String,
     pub body: String,
     pub attributes: BTreeMap<String, String>,
+    pub resource: BTreeMap<String, String>,
 }
 
 /// A received metric point.

@@ -57,7 +57,8 @@ fn span_fields_as_attributes(tail: &[u8], rec: &mut SdkLogRecord) {
 /// One event as a log record.
 pub(crate) struct Record<'a, A> {
     pub(crate) level: Level,
-    pub(crate) target: &'static str,
+    /// The call site's target, or a `log` record's own.
+    pub(crate) target: std::borrow::Cow<'static, str>,
     pub(crate) time: SystemTime,
     pub(crate) event: &'a str,
     pub(crate) message: Option<String>,

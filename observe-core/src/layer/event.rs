@@ -32,6 +32,11 @@ struct EventBufs {
     otel: Vec<(Key, AnyValue)>,
     /// Compiled call sites (keys, redaction bits, target).
     callsites: CallsiteCache,
+    /// A `log` record's target, and it as `,"target":"..."`: every `log`
+    /// record comes through one of tracing-log's five call sites, so its
+    /// target is read from the record, not from the call site.
+    log_target: String,
+    log_target_json: Vec<u8>,
 }
 
 thread_local! {
@@ -48,11 +53,13 @@ impl EventBufs {
         let info = self.callsites.get(meta, &sh.redactor);
         let bloom = info.bloom;
         let b = &mut self.line;
+        self.log_target.clear();
         let mut sink = EventFieldSink {
             out: &mut b.tail,
             message: &mut b.message,
             event: &mut b.event,
             names: &mut b.names,
+            log_target: &mut self.log_target,
             otel: if sh.otel_logs.is_some() {
                 Some(&mut self.otel)
             } else {
@@ -64,11 +71,20 @@ impl EventBufs {
         };
         event.record(&mut Visitor(&mut sink));
         let named = !b.event.is_empty();
-        if !named {
-            match self.callsites.peek(meta) {
-                Some(info) => b.event.extend_from_slice(&info.inferred_event),
-                None => line::write_inferred_event(&mut b.event, meta.target()),
+        match self.callsites.peek(meta) {
+            // A `log` record: its event is its target in snake_case, as
+            // for any event without an `event` field.
+            Some(info) if info.is_log => {
+                self.log_target_json.clear();
+                line::write_target_json(&mut self.log_target_json, &self.log_target);
+                if !named {
+                    line::write_inferred_event(&mut b.event, &self.log_target);
+                }
             }
+            Some(info) if !named => b.event.extend_from_slice(&info.inferred_event),
+            Some(_) => {}
+            None if !named => line::write_inferred_event(&mut b.event, meta.target()),
+            None => {}
         }
         (bloom, named)
     }
@@ -116,13 +132,16 @@ impl TelemetryLayer {
                 line: b,
                 otel,
                 callsites,
+                log_target,
+                log_target_json,
             } = bufs;
             let target_owned;
-            let target: &[u8] = match callsites.peek(meta) {
-                Some(info) => &info.target_json,
+            let (target, is_log): (&[u8], bool) = match callsites.peek(meta) {
+                Some(info) if info.is_log => (log_target_json, true),
+                Some(info) => (&info.target_json, false),
                 None => {
                     target_owned = line::target_json(meta.target());
-                    &target_owned
+                    (&target_owned, false)
                 }
             };
             let head = Head {
@@ -170,7 +189,11 @@ impl TelemetryLayer {
                     logger,
                     Record {
                         level,
-                        target: meta.target(),
+                        target: if is_log {
+                            std::borrow::Cow::Owned(log_target.clone())
+                        } else {
+                            std::borrow::Cow::Borrowed(meta.target())
+                        },
                         time: now,
                         event: event_name(),
                         message: message(),

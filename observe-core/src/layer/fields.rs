@@ -66,6 +66,25 @@ pub(crate) struct CallsiteInfo {
     pub(crate) message: usize,
     /// Index of the `event` field, if any (`usize::MAX` otherwise).
     pub(crate) event: usize,
+    /// A `log` crate record bridged by tracing-log ([`is_log_callsite`]):
+    /// its target is the `log.target` field, not the call site's.
+    pub(crate) is_log: bool,
+    /// Fields left out of the line: tracing-log's `log.*` fields (the
+    /// target is taken from `log.target`, the others say where the record
+    /// was written, which observe's lines do not carry for any event).
+    skipped: u64,
+    /// Index of `log.target` (`usize::MAX` unless `is_log`).
+    log_target: usize,
+}
+
+/// Whether `meta` is one of tracing-log's call sites: the events it makes
+/// of `log` records are named `log event`, have target `log` and the
+/// fields `message`, `log.target`, `log.module_path`, `log.file`, `log.line`.
+pub(crate) fn is_log_callsite(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_event()
+        && meta.name() == "log event"
+        && meta.target() == "log"
+        && meta.fields().field("log.target").is_some()
 }
 
 impl CallsiteInfo {
@@ -75,7 +94,17 @@ impl CallsiteInfo {
         let mut offs = vec![0u32];
         let (mut message, mut event) = (usize::MAX, usize::MAX);
         let mut bloom = 0u64;
+        let is_log = is_log_callsite(meta);
+        let (mut skipped, mut log_target) = (0u64, usize::MAX);
         for (i, f) in meta.fields().iter().enumerate() {
+            if is_log && i < 64 && f.name().starts_with("log.") {
+                skipped |= 1 << i;
+                if f.name() == "log.target" {
+                    log_target = i;
+                }
+                offs.push(keys.len() as u32);
+                continue;
+            }
             bloom |= name_bit(f.name());
             match f.name() {
                 "message" if message == usize::MAX => message = i,
@@ -101,6 +130,9 @@ impl CallsiteInfo {
             bloom,
             message,
             event,
+            is_log,
+            skipped,
+            log_target,
         }
     }
 
@@ -420,6 +452,8 @@ pub(crate) struct EventFieldSink<'a> {
     pub(crate) message: &'a mut Vec<u8>,
     pub(crate) event: &'a mut Vec<u8>,
     pub(crate) names: &'a mut Vec<&'static str>,
+    /// A `log` record's target (the `log.target` field).
+    pub(crate) log_target: &'a mut String,
     pub(crate) otel: Option<&'a mut Vec<(Key, AnyValue)>>,
     pub(crate) redactor: &'a Redactor,
     pub(crate) info: &'a CallsiteInfo,
@@ -430,6 +464,14 @@ impl FieldSink for EventFieldSink<'_> {
     fn field(&mut self, field: &Field, v: Val<'_>) {
         let name = field.name();
         let i = field.index();
+        if i < 64 && self.info.skipped & (1 << i) != 0 {
+            if i == self.info.log_target {
+                if let Val::Str(s) = v {
+                    self.log_target.push_str(s);
+                }
+            }
+            return;
+        }
         if i == self.info.message {
             write_val(self.message, &v, self.cap);
             return;

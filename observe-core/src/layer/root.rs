@@ -43,6 +43,8 @@ pub(crate) struct Inherited {
     pub(super) local_root: bool,
     pub(super) is_request: bool,
     pub(super) links: Vec<Link>,
+    /// The parent's [`SpanState::otel_seen`].
+    pub(super) otel_seen: u64,
 }
 
 impl Inherited {
@@ -62,6 +64,7 @@ impl Inherited {
             local_root: true,
             is_request: false,
             links: Vec::new(),
+            otel_seen: 0,
         }
     }
 
@@ -81,7 +84,30 @@ impl Inherited {
             local_root: false,
             is_request: false,
             links: Vec::new(),
+            otel_seen: parent.otel_seen,
         }
+    }
+
+    /// Under the OpenTelemetry API's current span `otel` (trace id, span
+    /// id, flags, remote) when that span is newer than the parent (it
+    /// started inside it: the parent did not see it): a span a library
+    /// made with the global tracer is the parent of the observe spans made
+    /// inside it. A remote parent handed over by a request stays the parent.
+    #[cold]
+    pub(crate) fn under_otel_span(mut self, otel: Option<(u128, u64, u8, bool)>) -> Self {
+        let Some((trace_id, span_id, flags, remote)) = otel else {
+            self.otel_seen = 0;
+            return self;
+        };
+        if !self.parent_remote && self.otel_seen != span_id {
+            self.trace_id = trace_id;
+            self.parent_span_id = span_id;
+            self.parent_remote = remote;
+            self.flags = flags;
+            self.parent_sampled = Some(flags & TraceParent::FLAG_SAMPLED != 0);
+        }
+        self.otel_seen = span_id;
+        self
     }
 }
 

@@ -34,6 +34,10 @@ pub(crate) struct SpanState {
     pub(crate) local_root: bool,
     /// Synthetic traffic (baggage `synthetic=true`), inherited by children.
     pub(crate) synthetic: bool,
+    /// The span id of the OpenTelemetry API's current span when this span
+    /// started (0: none): that span is older than this one
+    /// ([`crate::bridge::otel`]).
+    pub(crate) otel_seen: u64,
 }
 
 /// The fixed fields of one `#[observed]` call site (`code.function`, and
@@ -132,6 +136,7 @@ impl SpanState {
             request: None,
             local_root: false,
             synthetic: false,
+            otel_seen: 0,
         }
     }
 
@@ -157,6 +162,7 @@ impl SpanState {
         self.request = None;
         self.local_root = false;
         self.synthetic = false;
+        self.otel_seen = 0;
         true
     }
 

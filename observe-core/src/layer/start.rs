@@ -45,6 +45,11 @@ impl Shared {
         site_start: Option<crate::clock::Instant>,
     ) {
         let sh = self;
+        let inherited = if crate::bridge::otel::in_use() {
+            inherited.under_otel_span(crate::bridge::otel::current_otel_span())
+        } else {
+            inherited
+        };
         let Inherited {
             trace_id,
             span_id,
@@ -58,6 +63,7 @@ impl Shared {
             local_root,
             is_request,
             links,
+            otel_seen,
         } = inherited;
         let span_id = span_id.unwrap_or_else(|| sh.next_id());
         let sampled = match &sh.traces {
@@ -84,6 +90,7 @@ impl Shared {
         state.request = request;
         state.local_root = local_root;
         state.synthetic = synthetic;
+        state.otel_seen = otel_seen;
         if sampled {
             // Room for the site's attributes and every field.
             let mut attributes =

@@ -74,9 +74,15 @@ pub(crate) fn level_heads(service: &str) -> [Box<[u8]>; 5] {
 
 /// `,"target":"<target>"`.
 pub(crate) fn target_json(target: &str) -> Vec<u8> {
-    let mut v = b",\"target\":".to_vec();
-    json::write_str(&mut v, target, 256);
+    let mut v = Vec::new();
+    write_target_json(&mut v, target);
     v
+}
+
+/// Appends `,"target":"<target>"` to `buf`.
+pub(crate) fn write_target_json(buf: &mut Vec<u8>, target: &str) {
+    buf.extend_from_slice(b",\"target\":");
+    json::write_str(buf, target, 256);
 }
 
 /// The fallback event name of a plain tracing event: its target in snake_case

@@ -30,6 +30,7 @@ pub use names::HTTP_DURATION_BUCKETS;
 
 pub mod names;
 mod rpc;
+pub(crate) mod runtime;
 
 /// Attribute keys.
 pub mod keys {

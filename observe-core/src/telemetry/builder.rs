@@ -30,6 +30,15 @@ use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::Registry;
 
+/// Which tokio runtime's metrics are recorded.
+#[derive(Clone, Debug)]
+pub(super) enum RuntimeChoice {
+    /// The runtime `build`/`init` runs in, if any.
+    Current,
+    Given(tokio::runtime::Handle),
+    Off,
+}
+
 /// Where log lines go.
 #[derive(Clone, Default)]
 pub enum LogOutput {
@@ -115,6 +124,8 @@ pub struct TelemetryBuilder {
     pub(super) cardinality_limit: usize,
     pub(super) tail_sampling: Option<crate::export::tail::TailSamplingConfig>,
     pub(super) mark_synthetic: bool,
+    pub(super) log_bridge: bool,
+    pub(super) tokio_runtime: RuntimeChoice,
     pub(crate) clock: Clock,
     pub(crate) ids: IdSource,
     pub(crate) env: Option<EnvLookup>,
@@ -184,6 +195,8 @@ impl TelemetryBuilder {
             cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
             tail_sampling: None,
             mark_synthetic: false,
+            log_bridge: true,
+            tokio_runtime: RuntimeChoice::Current,
             clock: Clock::System,
             ids: IdSource::Random,
             env: None,
@@ -442,6 +455,30 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Whether [`init`](Self::init) installs the `log` crate bridge
+    /// (default `true`): records of crates that log through `log` become
+    /// observe lines, filtered by `RUST_LOG` by their target, with the
+    /// current trace ids. A line's `target` is the record's target, its
+    /// `event` that target in snake_case (`hyper_util::client::legacy::pool`
+    /// → `hyper_util_client_legacy_pool`), as for any event without an
+    /// `event` field. Switch it off to keep a `log` logger of your own.
+    pub fn log_bridge(mut self, yes: bool) -> Self {
+        self.log_bridge = yes;
+        self
+    }
+
+    /// The tokio runtime whose stable metrics are recorded as the
+    /// saturation signal (`tokio.runtime.*`, docs/reference/metrics.md):
+    /// by default the runtime `build`/`init` runs in, if any; `None`
+    /// records none. Read when metrics are collected: no cost per request.
+    pub fn tokio_runtime(mut self, handle: Option<tokio::runtime::Handle>) -> Self {
+        self.tokio_runtime = match handle {
+            Some(h) => RuntimeChoice::Given(h),
+            None => RuntimeChoice::Off,
+        };
+        self
+    }
+
     pub(super) fn var(&self, name: &str) -> Option<String> {
         read_var(self.env.as_ref(), name)
     }
@@ -454,25 +491,29 @@ impl TelemetryBuilder {
     /// to `observe-data/` (see [`export`](crate::export)).
     pub fn init(mut self) -> Result<TelemetryGuard, InitError> {
         self.implicit_export = true;
+        let log_bridge = self.log_bridge;
         let built = self.build_parts()?;
         let mut guard = built.guard;
         let dispatch = Dispatch::new(Registry::default().with(built.layer));
         tracing::dispatcher::set_global_default(dispatch)
             .map_err(|_| InitError::AlreadyInitialized)?;
         if let Some(tp) = built.tracer_provider {
-            opentelemetry::global::set_tracer_provider(tp);
+            opentelemetry::global::set_tracer_provider(crate::bridge::otel::BridgeProvider(tp));
         }
         if let Some(mp) = guard.meter_provider() {
             opentelemetry::global::set_meter_provider(mp.clone());
         }
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry::propagation::TextMapCompositePropagator::new(vec![
-                Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
-                Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
-            ]),
-        );
+        opentelemetry::global::set_text_map_propagator(crate::bridge::otel::BridgePropagator::new());
         guard.set_global();
-        for w in built.warnings {
+        let mut warnings = built.warnings;
+        if log_bridge && crate::bridge::log::install().is_err() {
+            warnings.push(
+                "another `log` logger is installed: records of crates that log through `log` \
+                 go to it, not to observe (TelemetryBuilder::log_bridge(false) keeps it without this warning)"
+                    .to_owned(),
+            );
+        }
+        for w in warnings {
             tracing::warn!(event = "observe_config_warning", "{w}");
         }
         Ok(guard)

@@ -12,7 +12,7 @@
 //!                          ─▶ Shared ─▶ TelemetryLayer (+ level filter), TelemetryGuard
 //! ```
 
-use super::builder::{LogOutput, TelemetryBuilder};
+use super::builder::{LogOutput, RuntimeChoice, TelemetryBuilder};
 use super::env::{millis, read_var};
 use super::guard::{GuardParts, TelemetryGuard};
 use super::otlp::{self, Destination};
@@ -465,6 +465,14 @@ impl TelemetryBuilder {
             None => None,
         };
         let meter = provider.meter_with_scope(crate::scope::instrumentation_scope());
+        let runtime = match &self.tokio_runtime {
+            RuntimeChoice::Current => tokio::runtime::Handle::try_current().ok(),
+            RuntimeChoice::Given(h) => Some(h.clone()),
+            RuntimeChoice::Off => None,
+        };
+        if let Some(h) = runtime {
+            crate::signals::runtime::register(&meter, &h);
+        }
         let dropped_counter = (!pipelines.is_empty()).then(|| {
             crate::export::dropped_counter(&meter, pipelines.iter().map(|p| p.stats()).collect())
         });

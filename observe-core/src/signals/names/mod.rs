@@ -71,6 +71,21 @@ pub const SYNTHETIC_CHECKS: &str = "synthetic.checks";
 /// exporter's `probe_success`).
 pub const SYNTHETIC_CHECK_SUCCESS: &str = "synthetic.check.success";
 
+/// Worker threads of the tokio runtime (`RuntimeMetrics::num_workers`).
+pub const TOKIO_WORKER_COUNT: &str = "tokio.runtime.worker.count";
+/// Tasks alive in the tokio runtime: spawned, not yet completed
+/// (`RuntimeMetrics::num_alive_tasks`).
+pub const TOKIO_TASK_COUNT: &str = "tokio.runtime.task.count";
+/// Tasks waiting in the runtime's global (injection) queue
+/// (`RuntimeMetrics::global_queue_depth`).
+pub const TOKIO_GLOBAL_QUEUE_DEPTH: &str = "tokio.runtime.global_queue.depth";
+/// Time the runtime's workers spent busy, summed over the workers
+/// (`RuntimeMetrics::worker_total_busy_duration`).
+pub const TOKIO_WORKER_BUSY_TIME: &str = "tokio.runtime.worker.busy_time";
+/// Times the runtime's workers parked (ran out of work), summed over the
+/// workers (`RuntimeMetrics::worker_park_count`).
+pub const TOKIO_WORKER_PARK_COUNT: &str = "tokio.runtime.worker.park.count";
+
 /// Semantic-convention bucket boundaries for HTTP durations (seconds): the
 /// bounds of every duration histogram observe records.
 pub const HTTP_DURATION_BUCKETS: &[f64] = &[
@@ -162,6 +177,11 @@ pub const ALL: &[Instrument] = &[
     row(SYNTHETIC_CHECK_DURATION, Histogram, "s", "Duration of each step of a synthetic flow."),
     row(SYNTHETIC_CHECKS, Counter, "{check}", "Steps of synthetic flows run, by outcome."),
     row(SYNTHETIC_CHECK_SUCCESS, Gauge, "", "1 if the last run of a synthetic flow succeeded, else 0."),
+    row(TOKIO_WORKER_COUNT, Gauge, "{worker}", "Worker threads of the tokio runtime."),
+    row(TOKIO_TASK_COUNT, Gauge, "{task}", "Tasks alive in the tokio runtime (spawned, not yet completed)."),
+    row(TOKIO_GLOBAL_QUEUE_DEPTH, Gauge, "{task}", "Tasks waiting in the tokio runtime's global queue."),
+    row(TOKIO_WORKER_BUSY_TIME, Counter, "s", "Time the tokio runtime's workers spent busy, summed over the workers."),
+    row(TOKIO_WORKER_PARK_COUNT, Counter, "{park}", "Times the tokio runtime's workers parked, summed over the workers."),
 ];
 
 /// The row of the instrument called `name`.
@@ -245,6 +265,26 @@ mod tests {
         assert_eq!(
             p(RPC_CLIENT_CALL_DURATION).as_deref(),
             Some("rpc_client_call_duration_seconds")
+        );
+        assert_eq!(
+            p(TOKIO_WORKER_COUNT).as_deref(),
+            Some("tokio_runtime_worker_count")
+        );
+        assert_eq!(
+            p(TOKIO_TASK_COUNT).as_deref(),
+            Some("tokio_runtime_task_count")
+        );
+        assert_eq!(
+            p(TOKIO_GLOBAL_QUEUE_DEPTH).as_deref(),
+            Some("tokio_runtime_global_queue_depth")
+        );
+        assert_eq!(
+            p(TOKIO_WORKER_BUSY_TIME).as_deref(),
+            Some("tokio_runtime_worker_busy_time_seconds_total")
+        );
+        assert_eq!(
+            p(TOKIO_WORKER_PARK_COUNT).as_deref(),
+            Some("tokio_runtime_worker_park_count_total")
         );
         assert_eq!(instrument("no.such.instrument"), None);
     }
