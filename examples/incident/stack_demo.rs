@@ -1,4 +1,4 @@
-//! `cargo run --release --example incident -- --stack`: the incident on the
+//! `cargo run --release --features alerts,synthetic --example incident -- --stack`: the incident on the
 //! seed's real stack, told as the on-call engineer would see it.
 
 use crate::services::{BoxError, Traffic};

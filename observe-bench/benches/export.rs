@@ -7,17 +7,8 @@
 //! - `queue_full`: the exporter is stalled and the queue full, so this is the
 //!   cost of dropping (observe also counts it; the SDK drops silently).
 //!
-//! Run: `cargo bench -p observe-bench --bench export` (the ratio is what counts).
-//!
-//! Last results (median ns per span, two runs, observe first then SDK first):
-//!
-//! | scenario | observe | SDK | observe / SDK |
-//! |---|---|---|---|
-//! | accepted | 140, 208 | 105, 114 | 1.3–1.8 |
-//! | queue_full | 107, 95 | 81, 79 | 1.2–1.3 |
-//!
-//! Machine: 2 vCPUs shared with four concurrent builds (load average ~8),
-//! release profile; the spread between runs is as large as the gap.
+//! Run: `cargo bench -p observe-bench --bench export`. Figures and the
+//! machine: docs/performance.md.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use observe::export::{BatchConfig, SpanPipeline};

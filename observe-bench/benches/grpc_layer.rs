@@ -11,14 +11,6 @@
 //!
 //! Every call carries a `traceparent`; every handler writes one log line.
 //! Run: `cargo bench -p observe-bench --bench grpc_layer`. Figures: docs/performance.md.
-//!
-//! Last results (2-vCPU x86_64 VM, Rust 1.95, `--warm-up-time 2 --measurement-time 8`):
-//!
-//! | case | time per call | overhead |
-//! |---|---|---|
-//! | `bare` | 1.781 µs | — |
-//! | `tonic_tracing_opentelemetry` | 19.507 µs | +17.73 µs |
-//! | `observe` | 4.179 µs | +2.40 µs (0.135× the peer's) |
 
 use bytes::{BufMut, Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion};

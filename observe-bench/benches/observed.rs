@@ -5,25 +5,7 @@
 //! cargo bench -p observe-bench --bench observed -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! Results of run 1 of six on 2026-11-27 (2-vCPU VM, rustc 1.95.0, release
-//! profile; criterion point estimates; all runs are in docs/performance.md):
-//!
-//! | scenario | per call |
-//! |---|---|
-//! | plain function | 1.4 ns |
-//! | `#[tracing::instrument(skip_all)]` + tracing-opentelemetry 0.34 | 867 ns |
-//! | `#[autometrics]` 3 (prometheus-exporter) | 625 ns |
-//! | `#[fastrace::trace]` 0.7 | 121 ns (67-82 ns in other runs) |
-//! | `#[observed]` | 197 ns |
-//! | `#[observed]` inside a request span | 240 ns |
-//! | span part (no metric reader), scoped dispatcher | 167 ns |
-//! | span part, installed by `init` | 156 ns |
-//! | span part, installed by `init`, child of a local parent | 154 ns |
-//! | `#[observed]`, `OTEL_SDK_DISABLED=true` | 22 ns |
-//!
-//! Targets: `#[observed]` at most 0.5 µs per call (met); disabled under
-//! 50 ns (met); the span part within 3x of fastrace (met in every run: at
-//! most 2.43x for this code, against fastrace's fastest run, 67 ns).
+//! Figures, the machine and the targets: docs/performance.md.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use observe::observed;

@@ -15,21 +15,8 @@
 //! plain `Vec`, and the figure computed from `size_of` and the spans' heap.
 //! (The workspace forbids `unsafe`, so no counting global allocator.)
 //!
-//! Last run (`cargo bench -p observe-bench --bench tail_sampling`; 2 cores shared with other
-//! builds, so ±10% between runs; AMD EPYC, rustc 1.95.0):
-//!
-//! | case | time per 2 000 spans | spans/s | tail ÷ batch |
-//! |---|---|---|---|
-//! | `pipeline/batch` | 702 µs | 2.85 M | |
-//! | `pipeline/tail_then_batch` | 716 µs | 2.79 M | 1.02 |
-//! | `on_end/batch` | 218 µs | 9.19 M | |
-//! | `on_end/tail` | 173 µs | 11.6 M | 0.79 |
-//!
-//! Memory per buffered span (9-span traces): measured 544 B (RSS grew 47 MiB
-//! for 90 000 spans of 10 000 pending traces); computed 546 B = `SpanData`
-//! 352 B + its three attributes 184 B (3 × 56 B + malloc's 16 B) + 10 B of
-//! its trace's map slot and deadline + 0 B growth slack (4, 6, 9 slots).
-//! Run: `cargo bench -p observe-bench --bench tail_sampling`.
+//! Run: `cargo bench -p observe-bench --bench tail_sampling`. Figures, the
+//! machine and how the memory figure is computed: docs/performance.md.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use observe::export::tail::{TailSampling, TailSamplingBuilder};

@@ -285,9 +285,13 @@ pub(crate) async fn incident() -> Result<(), BoxError> {
             format!("{name}: job {otlp:?} through the Collector, {pull:?} from /metrics")
         })?;
     }
+    // (The runtime's series too: the Collector's exporter names them as
+    // observe's table says, which the HighSaturation rule relies on.)
     for core in [
         "http_server_request_duration_seconds_count",
         "external_gateway_requests_total",
+        "tokio_runtime_worker_count",
+        "tokio_runtime_worker_busy_time_seconds_total",
     ] {
         ensure(pull_jobs[core].contains("payment"), || {
             format!("no {core}{{job=\"payment\"}}")

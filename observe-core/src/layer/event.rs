@@ -51,9 +51,11 @@ impl EventBufs {
     fn record(&mut self, event: &TracingEvent<'_>, sh: &Shared) -> (u64, bool) {
         let meta = event.metadata();
         let info = self.callsites.get(meta, &sh.redactor);
-        let bloom = info.bloom;
+        let (bloom, is_log) = (info.bloom, info.is_log);
         let b = &mut self.line;
-        self.log_target.clear();
+        if is_log {
+            self.log_target.clear();
+        }
         let mut sink = EventFieldSink {
             out: &mut b.tail,
             message: &mut b.message,
@@ -71,20 +73,19 @@ impl EventBufs {
         };
         event.record(&mut Visitor(&mut sink));
         let named = !b.event.is_empty();
-        match self.callsites.peek(meta) {
+        if is_log {
             // A `log` record: its event is its target in snake_case, as
             // for any event without an `event` field.
-            Some(info) if info.is_log => {
-                self.log_target_json.clear();
-                line::write_target_json(&mut self.log_target_json, &self.log_target);
-                if !named {
-                    line::write_inferred_event(&mut b.event, &self.log_target);
-                }
+            self.log_target_json.clear();
+            line::write_target_json(&mut self.log_target_json, &self.log_target);
+            if !named {
+                line::write_inferred_event(&mut b.event, &self.log_target);
             }
-            Some(info) if !named => b.event.extend_from_slice(&info.inferred_event),
-            Some(_) => {}
-            None if !named => line::write_inferred_event(&mut b.event, meta.target()),
-            None => {}
+        } else if !named {
+            match self.callsites.peek(meta) {
+                Some(info) => b.event.extend_from_slice(&info.inferred_event),
+                None => line::write_inferred_event(&mut b.event, meta.target()),
+            }
         }
         (bloom, named)
     }

@@ -50,10 +50,8 @@ pub(crate) fn register(meter: &Meter, handle: &tokio::runtime::Handle) {
             .with_unit(row.unit)
             .with_description(row.description)
             .with_callback(move |o| {
-                let busy: f64 = (0..m.num_workers())
-                    .map(|w| m.worker_total_busy_duration(w).as_secs_f64())
-                    .sum();
-                o.observe(busy, &[]);
+                let busy = (0..m.num_workers()).map(|w| m.worker_total_busy_duration(w));
+                o.observe(busy.map(|d| d.as_secs_f64()).sum(), &[]);
             })
             .build();
         let row = row_of!(names::TOKIO_WORKER_PARK_COUNT);
@@ -63,8 +61,10 @@ pub(crate) fn register(meter: &Meter, handle: &tokio::runtime::Handle) {
             .with_unit(row.unit)
             .with_description(row.description)
             .with_callback(move |o| {
-                let parks: u64 = (0..m.num_workers()).map(|w| m.worker_park_count(w)).sum();
-                o.observe(parks, &[]);
+                o.observe(
+                    (0..m.num_workers()).map(|w| m.worker_park_count(w)).sum(),
+                    &[],
+                )
             })
             .build();
     }
