@@ -54,6 +54,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "tail_sampling_keeps_every_error_and_slow_trace_whole",
         || Box::pin(scenarios::tail_sampling()),
     ),
+    (
+        "gzip_on_both_protocols_reaches_the_trace_store_whole_with_fewer_bytes",
+        || Box::pin(scenarios::compression()),
+    ),
 ];
 
 /// What a missing engine means here: a skip locally, a failure in CI.

@@ -30,6 +30,17 @@ pub enum InitError {
         /// The rejected value.
         value: String,
     },
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION` (or a signal's) names a compression
+    /// observe does not send.
+    #[error(
+        "{variable} = {value:?} is not a supported OTLP compression: use \"gzip\" or \"none\""
+    )]
+    UnsupportedCompression {
+        /// The variable it was read from.
+        variable: String,
+        /// The rejected value.
+        value: String,
+    },
     /// `OTEL_EXPORTER_OTLP_HEADERS` is not a list of `key=value` pairs.
     #[error("OTLP headers {value:?} are malformed: write key=value pairs separated by commas, values percent-encoded")]
     InvalidHeaders {

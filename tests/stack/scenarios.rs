@@ -823,3 +823,179 @@ pub(crate) async fn tail_sampling() -> Result<(), BoxError> {
     );
     Ok(())
 }
+
+// ------------------------------------------------------------ compression
+
+/// A TCP forwarder to `upstream` that counts the bytes clients send
+/// through it: what an exporter puts on the wire.
+struct WireCounter {
+    url: String,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WireCounter {
+    async fn start(upstream: std::net::SocketAddr) -> Result<WireCounter, BoxError> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = Arc::clone(&sent);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let counted = Arc::clone(&counted);
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let back = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    });
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                counted.fetch_add(n as u64, Ordering::Relaxed);
+                                if sw.write_all(&buf[..n]).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    let _ = sw.shutdown().await;
+                    let _ = back.await;
+                });
+            }
+        });
+        Ok(WireCounter { url, sent, task })
+    }
+}
+
+impl Drop for WireCounter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Spans per trace the compression scenario sends.
+const COMPRESSED_SPANS: usize = 200;
+
+/// One trace of [`COMPRESSED_SPANS`] spans, shaped like a request's (route,
+/// order id, gateway, a message-sized attribute), failed so that the tail
+/// sampler keeps it, exported by a telemetry of its own to `endpoint`.
+async fn send_one_trace(
+    service: &str,
+    protocol: &str,
+    compression: &str,
+    endpoint: &str,
+) -> Result<(), BoxError> {
+    use observe::testing::TelemetryBuilderExt as _;
+    let vars: BTreeMap<String, String> = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", compression),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let telemetry = observe::Telemetry::builder(service)
+        .env_source(move |k| vars.get(k).cloned())
+        .log_output(observe::LogOutput::Sink(Arc::new(
+            observe::MemorySink::new(),
+        )))
+        .build()?;
+    let (dispatch, guard) = telemetry.into_parts();
+    observe::tracing::dispatcher::with_default(&dispatch, || {
+        let root = observe::tracing::info_span!("POST /pay", http.route = "/pay");
+        root.in_scope(|| {
+            for n in 1..COMPRESSED_SPANS {
+                observe::tracing::info_span!(
+                    "charge_attempt",
+                    order_id = %format!("ord-{n:06}"),
+                    gateway = "bank",
+                    attempt = n as u64,
+                    detail = "bank gateway answered 504 Gateway Timeout after 30000 ms; retrying with backoff"
+                )
+                .in_scope(|| {});
+            }
+            observe::mark_failed("gateway_timeout");
+        });
+    });
+    drop(dispatch);
+    tokio::task::spawn_blocking(move || guard.shutdown(Duration::from_secs(10))).await??;
+    Ok(())
+}
+
+/// gzip on both protocols against the real Collector: the same trace
+/// arrives whole in the trace store, with a fraction of the bytes.
+pub(crate) async fn compression() -> Result<(), BoxError> {
+    let collector =
+        Collector::start(CollectorOptions::new().decision_wait(Duration::from_secs(2))).await?;
+    let jaeger = collector.jaeger();
+    let addr = |url: String| -> Result<std::net::SocketAddr, BoxError> {
+        Ok(url.trim_start_matches("http://").parse()?)
+    };
+    let mut wire: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    let mut trees: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    for protocol in ["grpc", "http/protobuf"] {
+        let upstream = match protocol {
+            "grpc" => addr(collector.otlp_grpc_url())?,
+            _ => addr(collector.otlp_http_url())?,
+        };
+        for compression in ["none", "gzip"] {
+            let counter = WireCounter::start(upstream).await?;
+            let service = format!("compression-{}-{compression}", protocol.replace('/', "-"));
+            send_one_trace(&service, protocol, compression, &counter.url).await?;
+            let trace = eventually(
+                &format!("{service}: its trace whole in the trace store"),
+                Duration::from_secs(30),
+                || {
+                    let (jaeger, service) = (jaeger.clone(), service.clone());
+                    async move {
+                        let traces = jaeger.find_traces(&service, &[]).await?;
+                        match traces.as_slice() {
+                            [t] if t.spans.len() == COMPRESSED_SPANS => Ok(t.clone()),
+                            other => Err(format!(
+                                "{} traces, spans {:?}",
+                                other.len(),
+                                other.iter().map(|t| t.spans.len()).collect::<Vec<_>>()
+                            )
+                            .into()),
+                        }
+                    }
+                },
+            )
+            .await?;
+            // The tree of span names (the service name aside: each run has its own).
+            let mut tree: Vec<String> = trace
+                .tree()
+                .iter()
+                .map(|l| l.replace(&service, "svc"))
+                .collect();
+            tree.sort();
+            trees.insert((protocol, compression), tree);
+            wire.insert(
+                (protocol, compression),
+                counter.sent.load(Ordering::Relaxed),
+            );
+        }
+        let (none, gzip) = (wire[&(protocol, "none")], wire[&(protocol, "gzip")]);
+        println!(
+            "  compression, {protocol}: one trace of {COMPRESSED_SPANS} spans, {none} bytes uncompressed, {gzip} bytes gzip ({:.1}x smaller)",
+            none as f64 / gzip.max(1) as f64
+        );
+        ensure(gzip > 0 && gzip * 3 < none, || {
+            format!("{protocol}: gzip sent {gzip} bytes, uncompressed {none}")
+        })?;
+        ensure(
+            trees[&(protocol, "none")] == trees[&(protocol, "gzip")],
+            || format!("{protocol}: the gzip trace differs from the uncompressed one"),
+        )?;
+    }
+    Ok(())
+}

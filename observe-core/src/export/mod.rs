@@ -75,7 +75,7 @@ pub use batch::BatchConfig;
 pub use dropped::{DropReason, Signal};
 pub use log::LogPipeline;
 pub use metric::MetricPipeline;
-pub use otlp::{Protocol, DEFAULT_OTLP_TIMEOUT};
+pub use otlp::{Compression, Protocol, DEFAULT_OTLP_TIMEOUT};
 pub use span::SpanPipeline;
 
 use dropped::DropStats;

@@ -9,6 +9,7 @@
 //! | protocol | [`otlp_protocol`](crate::TelemetryBuilder::otlp_protocol) | `OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` | `http/protobuf` |
 //! | headers | [`otlp_header`](crate::TelemetryBuilder::otlp_header) | `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` | none |
 //! | timeout | [`otlp_timeout`](crate::TelemetryBuilder::otlp_timeout) | `OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
+//! | compression | [`otlp_compression`](crate::TelemetryBuilder::otlp_compression) | `OTEL_EXPORTER_OTLP_{SIGNAL}_COMPRESSION`, `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`, `none`) | none |
 //! | off | — | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none` | on |
 
 use crate::error::InitError;
@@ -59,6 +60,38 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// How OTLP request bodies are compressed (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Uncompressed (`none`): the default.
+    #[default]
+    None,
+    /// gzip (`gzip`): `Content-Encoding: gzip` over HTTP, `grpc-encoding: gzip` over gRPC.
+    Gzip,
+}
+
+impl Compression {
+    /// The variable's value for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+        }
+    }
+
+    /// Parses a variable's value (`gzip` or `none`, any case); `None` for anything else.
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        let v = value.trim();
+        if v.eq_ignore_ascii_case("gzip") {
+            Some(Compression::Gzip)
+        } else if v.eq_ignore_ascii_case("none") {
+            Some(Compression::None)
+        } else {
+            None
+        }
+    }
+}
+
 /// Default OTLP export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT` default).
 pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -70,6 +103,7 @@ pub(crate) struct OtlpTarget {
     pub(crate) protocol: Protocol,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
+    pub(crate) compression: Compression,
 }
 
 /// Builds one signal's exporter from its builder: gRPC (tonic, with the
@@ -81,20 +115,32 @@ macro_rules! build_exporter {
         let t: &OtlpTarget = $t;
         plain_http(t)?;
         match t.protocol {
-            Protocol::Grpc => $builder
-                .with_tonic()
-                .with_endpoint(t.endpoint.clone())
-                .with_timeout(t.timeout)
-                .with_metadata(metadata(&t.headers)?)
-                .build(),
-            Protocol::HttpProtobuf => $builder
-                .with_http()
-                .with_endpoint(t.endpoint.clone())
-                .with_timeout(t.timeout)
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_headers(header_map(&t.headers))
-                .with_http_client(http_client(t.timeout))
-                .build(),
+            Protocol::Grpc => {
+                let b = $builder
+                    .with_tonic()
+                    .with_endpoint(t.endpoint.clone())
+                    .with_timeout(t.timeout)
+                    .with_metadata(metadata(&t.headers)?);
+                match t.compression {
+                    Compression::Gzip => b.with_compression(opentelemetry_otlp::Compression::Gzip),
+                    Compression::None => b,
+                }
+                .build()
+            }
+            Protocol::HttpProtobuf => {
+                let b = $builder
+                    .with_http()
+                    .with_endpoint(t.endpoint.clone())
+                    .with_timeout(t.timeout)
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_headers(header_map(&t.headers))
+                    .with_http_client(http_client(t.timeout));
+                match t.compression {
+                    Compression::Gzip => b.with_compression(opentelemetry_otlp::Compression::Gzip),
+                    Compression::None => b,
+                }
+                .build()
+            }
         }
         .map_err(|e| e.to_string())
     }};

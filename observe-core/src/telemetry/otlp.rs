@@ -13,7 +13,7 @@
 use super::env::{parse_headers, validate_endpoint};
 use crate::error::InitError;
 use crate::export::otlp::OtlpTarget;
-use crate::export::{Protocol, Signal, DEFAULT_OTLP_TIMEOUT};
+use crate::export::{Compression, Protocol, Signal, DEFAULT_OTLP_TIMEOUT};
 use opentelemetry_sdk::metrics::Temporality;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ pub(crate) struct OtlpOverrides {
     pub(crate) protocol: Option<Protocol>,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) compression: Option<Compression>,
 }
 
 /// Whether a signal is exported, and where.
@@ -119,12 +120,35 @@ pub(crate) fn resolve(
             t
         }
     };
+    let compression = match o.compression {
+        Some(c) => c,
+        None => compression(s, var)?,
+    };
     Ok(Destination::Otlp(OtlpTarget {
         endpoint,
         protocol,
         headers,
         timeout,
+        compression,
     }))
+}
+
+/// The signal's `OTEL_EXPORTER_OTLP_<SIGNAL>_COMPRESSION`, else
+/// `OTEL_EXPORTER_OTLP_COMPRESSION`, else none; a value other than `gzip`
+/// or `none` is an error naming the variable.
+fn compression(s: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<Compression, InitError> {
+    for name in [
+        format!("OTEL_EXPORTER_OTLP_{s}_COMPRESSION"),
+        "OTEL_EXPORTER_OTLP_COMPRESSION".to_owned(),
+    ] {
+        if let Some(v) = var(&name) {
+            return Compression::parse(&v).ok_or(InitError::UnsupportedCompression {
+                variable: name,
+                value: v,
+            });
+        }
+    }
+    Ok(Compression::None)
 }
 
 fn signal_var_static(signal: Signal) -> &'static str {
@@ -281,6 +305,7 @@ mod tests {
             protocol: Some(Protocol::Grpc),
             headers: vec![("k".into(), "v".into())],
             timeout: Some(Duration::from_secs(1)),
+            compression: Some(Compression::Gzip),
         };
         let t = target(resolve(Signal::Metrics, &o, &e, &mut Vec::new()).expect("ok"));
         assert_eq!(
@@ -290,7 +315,52 @@ mod tests {
                 protocol: Protocol::Grpc,
                 headers: vec![("k".into(), "v".into())],
                 timeout: Duration::from_secs(1),
+                compression: Compression::Gzip,
             }
+        );
+    }
+
+    #[test]
+    fn compression_from_the_signal_variable_else_the_general_one() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "none"),
+        ]);
+        let o = OtlpOverrides::default();
+        let c = |signal| target(resolve(signal, &o, &e, &mut Vec::new()).expect("ok")).compression;
+        assert_eq!(c(Signal::Traces), Compression::Gzip);
+        assert_eq!(c(Signal::Metrics), Compression::Gzip);
+        assert_eq!(c(Signal::Logs), Compression::None);
+        // Unset: none.
+        let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]);
+        let t = target(resolve(Signal::Traces, &o, &e, &mut Vec::new()).expect("ok"));
+        assert_eq!(t.compression, Compression::None);
+        // Case and spaces do not matter.
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", " GZIP "),
+        ]);
+        let t = target(resolve(Signal::Traces, &o, &e, &mut Vec::new()).expect("ok"));
+        assert_eq!(t.compression, Compression::Gzip);
+    }
+
+    #[test]
+    fn an_unsupported_compression_is_an_error_naming_the_variable() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli"),
+        ]);
+        let err = resolve(
+            Signal::Metrics,
+            &OtlpOverrides::default(),
+            &e,
+            &mut Vec::new(),
+        )
+        .expect_err("brotli is refused");
+        assert_eq!(
+            err.to_string(),
+            "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION = \"brotli\" is not a supported OTLP compression: use \"gzip\" or \"none\""
         );
     }
 }
