@@ -306,7 +306,10 @@ pub(crate) fn serve(args: &[String]) -> std::process::ExitCode {
         };
     }
     // One init, configured by the environment (OTEL_*, OBSERVE_METRICS_ADDR).
-    let mut builder = observe::Telemetry::builder(role.clone());
+    // It runs before the runtime is entered: name the runtime whose
+    // saturation (tokio.runtime.*) it records.
+    let mut builder =
+        observe::Telemetry::builder(role.clone()).tokio_runtime(Some(runtime.handle().clone()));
     if tail {
         builder = builder.tail_sampling(observe::export::tail::TailSamplingConfig::default());
     }
