@@ -20,10 +20,12 @@ fn sink() -> BufWriter<io::Sink> {
     BufWriter::with_capacity(64 * 1024, io::sink())
 }
 
-/// The event every tracing-based case writes: 8 fields and a message.
-macro_rules! eight_field_event {
-    () => {
-        tracing::error!(
+/// The event every case writes: 8 fields and a message, through the macro
+/// `$m` (`tracing::error`), or observe's `event!` with its level and name first.
+macro_rules! payment_failed {
+    ($($m:ident)::+ $(, $head:expr)*) => {
+        $($m)::+!(
+            $($head,)*
             order_id = "ord_8f14e45fceea167a",
             user = "psn_5d41402abc4b2a76b9719d911017c592",
             amount_cents = 129_900u64,
@@ -37,22 +39,15 @@ macro_rules! eight_field_event {
     };
 }
 
-/// The same event through observe's macro (an event name is required).
+macro_rules! eight_field_event {
+    () => {
+        payment_failed!(tracing::error)
+    };
+}
+
 macro_rules! observe_event {
     () => {
-        observe::event!(
-            Level::ERROR,
-            "payment_failed",
-            order_id = "ord_8f14e45fceea167a",
-            user = "psn_5d41402abc4b2a76b9719d911017c592",
-            amount_cents = 129_900u64,
-            currency = "EUR",
-            gateway = "bank",
-            gateway_status_code = 504u64,
-            attempt = 3u64,
-            duration_ms = 30_012u64,
-            "payment failed"
-        )
+        payment_failed!(observe::event, Level::ERROR, "payment_failed")
     };
 }
 

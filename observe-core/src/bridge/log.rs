@@ -13,13 +13,8 @@
 /// comparison, as without a logger). An error if another logger is
 /// installed already (its records do not reach observe).
 pub(crate) fn install() -> Result<(), ::log::SetLoggerError> {
-    let max = match tracing::level_filters::LevelFilter::current().into_level() {
-        None => ::log::LevelFilter::Off,
-        Some(tracing::Level::ERROR) => ::log::LevelFilter::Error,
-        Some(tracing::Level::WARN) => ::log::LevelFilter::Warn,
-        Some(tracing::Level::INFO) => ::log::LevelFilter::Info,
-        Some(tracing::Level::DEBUG) => ::log::LevelFilter::Debug,
-        Some(tracing::Level::TRACE) => ::log::LevelFilter::Trace,
-    };
-    tracing_log::LogTracer::builder().with_max_level(max).init()
+    use tracing_log::AsLog as _;
+    tracing_log::LogTracer::builder()
+        .with_max_level(tracing::level_filters::LevelFilter::current().as_log())
+        .init()
 }

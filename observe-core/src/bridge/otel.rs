@@ -48,8 +48,9 @@ pub(crate) fn in_use() -> bool {
 pub(crate) fn current_otel_span() -> Option<(u128, u64, u8, bool)> {
     let read = || {
         Context::map_current(|cx| {
-            let sc = cx.span().span_context().clone();
-            sc.is_valid().then(|| ids(&sc))
+            let span = cx.span();
+            let sc = span.span_context();
+            sc.is_valid().then(|| ids(sc))
         })
     };
     std::panic::catch_unwind(read).ok().flatten()
