@@ -223,7 +223,7 @@ fn refusing_black_holed_and_recovering_receiver_under_sustained_load() {
         blocking(|| proxy.set_mode(Mode::Hole));
         let hole = drive(&client, addr, 2 * per_phase, secs).await;
         blocking(|| proxy.set_mode(Mode::Up));
-        let delivered_before_recovery = rx.spans().len();
+        let delivered_before_recovery = rx.span_count();
         let recovered = drive(&client, addr, 3 * per_phase, secs).await;
 
         // Quiescent: everything produced so far is delivered or counted.

@@ -288,6 +288,20 @@ impl Receiver {
         (i.traces.len(), i.logs.len(), i.metrics.len())
     }
 
+    /// How many spans were received: counted under the store's lock without
+    /// copying them, so an export arriving meanwhile is not held up (a
+    /// [`spans`](Self::spans) snapshot of a long run holds it long enough to
+    /// outlast an exporter's timeout).
+    pub fn span_count(&self) -> usize {
+        let i = self.store.lock();
+        i.traces
+            .iter()
+            .flat_map(|r| &r.resource_spans)
+            .flat_map(|rs| &rs.scope_spans)
+            .map(|ss| ss.spans.len())
+            .sum()
+    }
+
     /// Every span received, in arrival order.
     pub fn spans(&self) -> Vec<RSpan> {
         let i = self.store.lock();
