@@ -27,6 +27,8 @@ mod scenarios;
 mod services;
 #[path = "../examples/incident/stack.rs"]
 mod stack;
+#[path = "stack/tls.rs"]
+mod tls;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -57,6 +59,14 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     (
         "gzip_on_both_protocols_reaches_the_trace_store_whole_with_fewer_bytes",
         || Box::pin(scenarios::compression()),
+    ),
+    (
+        "tls_and_mutual_tls_deliver_to_the_real_collector_on_both_protocols",
+        || Box::pin(tls::tls_and_mutual_tls()),
+    ),
+    (
+        "tls_failures_name_the_endpoint_and_the_reason_and_nothing_goes_in_clear_text",
+        || Box::pin(tls::tls_failures()),
     ),
 ];
 

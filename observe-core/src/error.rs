@@ -94,6 +94,35 @@ pub enum InitError {
         /// What is wrong, naming the setting.
         reason: String,
     },
+    /// A TLS file (`OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`,
+    /// `_CLIENT_KEY`, a signal's, or the builder's) cannot be used.
+    #[error("{variable} = {path:?} {reason}: give a PEM file")]
+    TlsFile {
+        /// Where the path came from (an environment variable or the builder).
+        variable: String,
+        /// The path.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A client certificate without its key, or a key without its certificate.
+    #[error(
+        "{given} is set without {missing}: mutual TLS needs the client's certificate and its key"
+    )]
+    TlsIdentity {
+        /// The setting that was given.
+        given: String,
+        /// The one that is missing.
+        missing: String,
+    },
+    /// A boolean variable (`OTEL_EXPORTER_OTLP_INSECURE`, ...) that is neither `true` nor `false`.
+    #[error("{variable} = {value:?} is not a boolean: use \"true\" or \"false\"")]
+    InvalidBool {
+        /// The variable.
+        variable: String,
+        /// The rejected value.
+        value: String,
+    },
     /// The OTLP exporter could not be built.
     #[error("could not build the OTLP {signal} exporter: {reason}")]
     Exporter {

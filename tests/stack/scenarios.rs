@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), BoxError> {
+pub(crate) fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), BoxError> {
     if cond {
         Ok(())
     } else {
@@ -23,7 +23,11 @@ fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), BoxError> {
 
 /// Polls `f` every 250 ms until it returns `Ok`, for at most `timeout`;
 /// then the last error.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T, BoxError>
+pub(crate) async fn eventually<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut f: F,
+) -> Result<T, BoxError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, BoxError>>,
@@ -40,7 +44,7 @@ where
     }
 }
 
-fn tempdir(prefix: &str) -> Result<tempfile::TempDir, BoxError> {
+pub(crate) fn tempdir(prefix: &str) -> Result<tempfile::TempDir, BoxError> {
     Ok(tempfile::Builder::new().prefix(prefix).tempdir()?)
 }
 
@@ -881,16 +885,18 @@ impl Drop for WireCounter {
 }
 
 /// Spans per trace the compression scenario sends.
-const COMPRESSED_SPANS: usize = 200;
+pub(crate) const COMPRESSED_SPANS: usize = 200;
 
 /// One trace of [`COMPRESSED_SPANS`] spans, shaped like a request's (route,
 /// order id, gateway, a message-sized attribute), failed so that the tail
-/// sampler keeps it, exported by a telemetry of its own to `endpoint`.
-async fn send_one_trace(
+/// sampler keeps it, exported by a telemetry of its own to `endpoint`
+/// (with `extra` variables); an export failure is the shutdown's error.
+pub(crate) async fn send_one_trace(
     service: &str,
     protocol: &str,
     compression: &str,
     endpoint: &str,
+    extra: &[(&str, &str)],
 ) -> Result<(), BoxError> {
     use observe::testing::TelemetryBuilderExt as _;
     let vars: BTreeMap<String, String> = [
@@ -901,6 +907,7 @@ async fn send_one_trace(
         ("OTEL_LOGS_EXPORTER", "none"),
     ]
     .into_iter()
+    .chain(extra.iter().copied())
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let telemetry = observe::Telemetry::builder(service)
@@ -950,7 +957,7 @@ pub(crate) async fn compression() -> Result<(), BoxError> {
         for compression in ["none", "gzip"] {
             let counter = WireCounter::start(upstream).await?;
             let service = format!("compression-{}-{compression}", protocol.replace('/', "-"));
-            send_one_trace(&service, protocol, compression, &counter.url).await?;
+            send_one_trace(&service, protocol, compression, &counter.url, &[]).await?;
             let trace = eventually(
                 &format!("{service}: its trace whole in the trace store"),
                 Duration::from_secs(30),

@@ -432,10 +432,7 @@ impl<T: Send + 'static> WorkerParts<T> {
             .await
         {
             Bounded::Done(Ok(())) => (n, Ok(())),
-            Bounded::Done(Err(e)) => {
-                self.stats.add(DropReason::ExportFailed, n as u64);
-                (n, Err(e))
-            }
+            Bounded::Done(Err(e)) => (n, Err(self.stats.export_failed(n as u64, &e))),
             Bounded::Cut {
                 by_deadline: true,
                 after: limit,
@@ -453,8 +450,8 @@ impl<T: Send + 'static> WorkerParts<T> {
                 by_deadline: false,
                 after: limit,
             } => {
-                self.stats.add(DropReason::ExportFailed, n as u64);
-                (n, Err(format!("export timed out after {limit:?}")))
+                let e = format!("timed out after {limit:?}");
+                (n, Err(self.stats.export_failed(n as u64, &e)))
             }
         }
     }

@@ -5,6 +5,7 @@
 //! line per signal per minute (event `telemetry_dropped`), and the telemetry's
 //! meter reads the totals into `observe.telemetry.dropped`.
 
+use super::otlp::TransportError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -90,6 +91,11 @@ pub(crate) struct DropStats {
     /// Where `telemetry_dropped` lines go: the telemetry that owns the
     /// pipeline (weak: the dispatcher owns the pipeline through the layer).
     report_to: OnceLock<WeakDispatch>,
+    /// Where the pipeline exports (`OTLP http/protobuf https://…`), for
+    /// errors, and the cause of its exporter's latest transport failure.
+    destination: OnceLock<(String, TransportError)>,
+    /// The latest export failure since the last report, with its destination.
+    last_error: Mutex<Option<String>>,
 }
 
 impl DropStats {
@@ -99,7 +105,33 @@ impl DropStats {
             counts: Default::default(),
             reported: Mutex::new(Reported::default()),
             report_to: OnceLock::new(),
+            destination: OnceLock::new(),
+            last_error: Mutex::new(None),
         }
+    }
+
+    /// Names the pipeline's destination in its export errors, and where
+    /// its exporter keeps the cause of a transport failure (set once).
+    pub(crate) fn set_destination(&self, destination: String, transport: TransportError) {
+        let _ = self.destination.set((destination, transport));
+    }
+
+    /// Counts `n` items an export failed to deliver and keeps its error,
+    /// with the destination, for the next report; returns that text.
+    /// Worker thread only.
+    pub(crate) fn export_failed(&self, n: u64, error: &str) -> String {
+        self.add(DropReason::ExportFailed, n);
+        let text = match self.destination.get() {
+            Some((d, transport)) => match transport.take() {
+                Some(cause) => {
+                    super::without_repeats(&format!("export to {d} failed: {error}: {cause}"))
+                }
+                None => format!("export to {d} failed: {error}"),
+            },
+            None => format!("export failed: {error}"),
+        };
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.clone());
+        text
     }
 
     /// Counts `n` dropped items. Any thread; one relaxed atomic add.
@@ -139,8 +171,13 @@ impl DropStats {
         rep.totals = totals;
         rep.last = Some(now);
         drop(rep);
-        let emit = || {
-            tracing::warn!(
+        let last_error = self
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let emit = || match &last_error {
+            None => tracing::warn!(
                 event = "telemetry_dropped",
                 signal = self.signal.as_str(),
                 queue_full = delta[0],
@@ -149,17 +186,29 @@ impl DropStats {
                 "observe dropped {} {} since the last report (see observe.telemetry.dropped)",
                 delta.iter().sum::<u64>(),
                 self.signal.as_str(),
-            );
+            ),
+            Some(last_error) => tracing::warn!(
+                event = "telemetry_dropped",
+                signal = self.signal.as_str(),
+                queue_full = delta[0],
+                export_failed = delta[1],
+                shutdown_timeout = delta[2],
+                last_error = last_error.as_str(),
+                "observe dropped {} {} since the last report (see observe.telemetry.dropped)",
+                delta.iter().sum::<u64>(),
+                self.signal.as_str(),
+            ),
         };
         match self.report_to.get().and_then(WeakDispatch::upgrade) {
             Some(d) => tracing::dispatcher::with_default(&d, emit),
             // A pipeline used outside observe's builder: say it on stderr.
             None => eprintln!(
-                "observe: telemetry_dropped signal={} queue_full={} export_failed={} shutdown_timeout={}",
+                "observe: telemetry_dropped signal={} queue_full={} export_failed={} shutdown_timeout={}{}",
                 self.signal.as_str(),
                 delta[0],
                 delta[1],
-                delta[2]
+                delta[2],
+                last_error.map(|e| format!(" last_error={e:?}")).unwrap_or_default()
             ),
         }
     }
@@ -185,7 +234,13 @@ mod tests {
         assert!(sink.lines().is_empty(), "nothing dropped, nothing said");
         s.add(DropReason::QueueFull, 3);
         s.maybe_report(t0);
-        s.add(DropReason::ExportFailed, 2);
+        let transport = TransportError::default();
+        s.set_destination("OTLP grpc https://collector:4317".into(), transport);
+        let text = s.export_failed(2, "invalid peer certificate: UnknownIssuer");
+        assert_eq!(
+            text,
+            "export to OTLP grpc https://collector:4317 failed: invalid peer certificate: UnknownIssuer"
+        );
         s.maybe_report(t0 + Duration::from_secs(59));
         s.maybe_report(t0 + Duration::from_secs(61));
         let lines: Vec<serde_json::Value> = sink
@@ -199,5 +254,7 @@ mod tests {
         assert_eq!(lines[0]["queue_full"], 3);
         assert_eq!(lines[1]["queue_full"], 0);
         assert_eq!(lines[1]["export_failed"], 2);
+        assert_eq!(lines[1]["last_error"], text);
+        assert!(lines[0].get("last_error").is_none(), "{}", lines[0]);
     }
 }

@@ -32,7 +32,7 @@ impl<E: LogExporter + 'static> Export<Item> for LogExport<E> {
         self.0
             .export(LogBatch::new(&refs))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| super::error_text(&e))
     }
 
     fn set_resource(&mut self, resource: &Resource) {

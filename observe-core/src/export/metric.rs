@@ -206,10 +206,7 @@ impl Worker {
             .await
         {
             Bounded::Done(Ok(())) => Ok(()),
-            Bounded::Done(Err(e)) => {
-                self.stats.add(DropReason::ExportFailed, points);
-                Err(e.to_string())
-            }
+            Bounded::Done(Err(e)) => Err(self.stats.export_failed(points, &super::error_text(&e))),
             Bounded::Cut {
                 by_deadline,
                 after: limit,

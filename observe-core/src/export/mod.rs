@@ -69,6 +69,7 @@ pub mod prometheus;
 pub(crate) mod record;
 mod span;
 pub mod tail;
+pub(crate) mod tls;
 pub(crate) mod worker;
 
 pub use batch::BatchConfig;
@@ -119,4 +120,61 @@ pub(crate) fn dropped_counter(meter: &Meter, stats: Vec<Arc<DropStats>>) -> Obse
             }
         })
         .build()
+}
+
+/// An SDK error as one line of text: the message itself, without the SDK's
+/// `Operation failed: ` in front and without the repeats a rendered source
+/// chain often has (`transport error: invalid peer certificate:
+/// UnknownIssuer: invalid peer certificate: UnknownIssuer`).
+pub(crate) fn error_text(e: &opentelemetry_sdk::error::OTelSdkError) -> String {
+    use opentelemetry_sdk::error::OTelSdkError;
+    match e {
+        OTelSdkError::InternalFailure(m) => without_repeats(m),
+        OTelSdkError::Timeout(d) => format!("timed out after {d:?}"),
+        other => without_repeats(&other.to_string()),
+    }
+}
+
+/// `text` with every run of `: `-separated parts that repeats the run just
+/// before it removed, and line breaks made spaces.
+pub(crate) fn without_repeats(text: &str) -> String {
+    let mut parts: Vec<&str> = text.split(": ").collect();
+    'again: loop {
+        for len in (1..=parts.len() / 2).rev() {
+            for i in 0..=parts.len() - 2 * len {
+                if parts[i..i + len] == parts[i + len..i + 2 * len] {
+                    parts.drain(i + len..i + 2 * len);
+                    continue 'again;
+                }
+            }
+        }
+        break;
+    }
+    parts.join(": ").replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::error::OTelSdkError;
+
+    #[test]
+    fn error_text_is_the_message_once() {
+        let e = OTelSdkError::InternalFailure(
+            "TonicTracesClient export failed with gRPC code: Unavailable: transport error: invalid peer certificate: UnknownIssuer: invalid peer certificate: UnknownIssuer".into(),
+        );
+        assert_eq!(
+            error_text(&e),
+            "TonicTracesClient export failed with gRPC code: Unavailable: transport error: invalid peer certificate: UnknownIssuer"
+        );
+        assert_eq!(
+            error_text(&OTelSdkError::Timeout(Duration::from_millis(500))),
+            "timed out after 500ms"
+        );
+        assert_eq!(
+            error_text(&OTelSdkError::InternalFailure("a: b\nc: b\nc".into())),
+            "a: b c"
+        );
+        assert_eq!(error_text(&OTelSdkError::InternalFailure("x".into())), "x");
+    }
 }

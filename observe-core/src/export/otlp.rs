@@ -10,14 +10,19 @@
 //! | headers | [`otlp_header`](crate::TelemetryBuilder::otlp_header) | `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` | none |
 //! | timeout | [`otlp_timeout`](crate::TelemetryBuilder::otlp_timeout) | `OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
 //! | compression | [`otlp_compression`](crate::TelemetryBuilder::otlp_compression) | `OTEL_EXPORTER_OTLP_{SIGNAL}_COMPRESSION`, `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`, `none`) | none |
+//! | server's CA | [`otlp_certificate`](crate::TelemetryBuilder::otlp_certificate) | `OTEL_EXPORTER_OTLP_{SIGNAL}_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CERTIFICATE` (PEM file) | the system's roots |
+//! | client identity (mTLS) | [`otlp_client_certificate`](crate::TelemetryBuilder::otlp_client_certificate) | `OTEL_EXPORTER_OTLP_{SIGNAL}_CLIENT_CERTIFICATE` and `_CLIENT_KEY`, `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and `_CLIENT_KEY` (PEM files) | none |
+//! | gRPC without a scheme | [`otlp_insecure`](crate::TelemetryBuilder::otlp_insecure) | `OTEL_EXPORTER_OTLP_{SIGNAL}_INSECURE`, `OTEL_EXPORTER_OTLP_INSECURE` (`true`: `http://`) | `https://` |
 //! | off | — | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none` | on |
 
+use super::tls::TlsFiles;
 use crate::error::InitError;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::metrics::Temporality;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// OTLP transport.
@@ -104,16 +109,33 @@ pub(crate) struct OtlpTarget {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
     pub(crate) compression: Compression,
+    /// For an `https://` endpoint: the roots and the client's identity.
+    pub(crate) tls: TlsFiles,
+}
+
+impl OtlpTarget {
+    /// `OTLP <protocol> <endpoint>`, as export errors name it.
+    pub(crate) fn describe(&self) -> String {
+        format!("OTLP {} {}", self.protocol, self.endpoint)
+    }
+
+    /// Whether the endpoint is `https://` (TLS, whatever else is set).
+    pub(crate) fn is_https(&self) -> bool {
+        self.endpoint
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    }
 }
 
 /// Builds one signal's exporter from its builder: gRPC (tonic, with the
 /// headers as metadata) or HTTP/protobuf (observe's hyper client), both with
-/// the target's endpoint and timeout. The builders of the three signals are
-/// different types with the same methods, hence a macro.
+/// the target's endpoint, timeout and compression, and TLS (rustls) for an
+/// `https://` endpoint. The builders of the three signals are different
+/// types with the same methods, hence a macro.
 macro_rules! build_exporter {
-    ($builder:expr, $t:expr) => {{
+    ($builder:expr, $t:expr, $last:expr) => {{
         let t: &OtlpTarget = $t;
-        plain_http(t)?;
+        let https = t.is_https();
         match t.protocol {
             Protocol::Grpc => {
                 let b = $builder
@@ -121,9 +143,14 @@ macro_rules! build_exporter {
                     .with_endpoint(t.endpoint.clone())
                     .with_timeout(t.timeout)
                     .with_metadata(metadata(&t.headers)?);
-                match t.compression {
+                let b = match t.compression {
                     Compression::Gzip => b.with_compression(opentelemetry_otlp::Compression::Gzip),
                     Compression::None => b,
+                };
+                if https {
+                    b.with_tls_config(t.tls.tonic_config())
+                } else {
+                    b
                 }
                 .build()
             }
@@ -133,11 +160,15 @@ macro_rules! build_exporter {
                     .with_endpoint(t.endpoint.clone())
                     .with_timeout(t.timeout)
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_headers(header_map(&t.headers))
-                    .with_http_client(http_client(t.timeout));
-                match t.compression {
+                    .with_headers(header_map(&t.headers));
+                let b = match t.compression {
                     Compression::Gzip => b.with_compression(opentelemetry_otlp::Compression::Gzip),
                     Compression::None => b,
+                };
+                if https {
+                    b.with_http_client(Remembering::new(https_client(t)?, $last))
+                } else {
+                    b.with_http_client(Remembering::new(http_client(t.timeout), $last))
                 }
                 .build()
             }
@@ -146,44 +177,119 @@ macro_rules! build_exporter {
     }};
 }
 
-pub(crate) fn span_exporter(t: &OtlpTarget) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    build_exporter!(opentelemetry_otlp::SpanExporter::builder(), t)
+pub(crate) fn span_exporter(
+    t: &OtlpTarget,
+    last: &TransportError,
+) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    build_exporter!(opentelemetry_otlp::SpanExporter::builder(), t, last)
 }
 
-pub(crate) fn log_exporter(t: &OtlpTarget) -> Result<opentelemetry_otlp::LogExporter, String> {
-    build_exporter!(opentelemetry_otlp::LogExporter::builder(), t)
+pub(crate) fn log_exporter(
+    t: &OtlpTarget,
+    last: &TransportError,
+) -> Result<opentelemetry_otlp::LogExporter, String> {
+    build_exporter!(opentelemetry_otlp::LogExporter::builder(), t, last)
 }
 
 pub(crate) fn metric_exporter(
     t: &OtlpTarget,
     temporality: Temporality,
+    last: &TransportError,
 ) -> Result<opentelemetry_otlp::MetricExporter, String> {
     build_exporter!(
         opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality),
-        t
+        t,
+        last
     )
 }
 
-/// observe is built without a TLS stack: an `https://` endpoint is refused
-/// at init rather than failing every export.
-fn plain_http(t: &OtlpTarget) -> Result<(), String> {
-    if t.endpoint
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("https://")
-    {
-        return Err(format!(
-            "{} uses https, and this build of observe has no TLS: send to a local Collector over http:// (it can forward with TLS)",
-            t.endpoint
-        ));
+/// The transport error of an OTLP/HTTP exporter's latest request, if it
+/// failed: opentelemetry-otlp reports every such failure as
+/// `network error` and drops the cause (a refused connection, an untrusted
+/// certificate), which is what the person reading the error needs.
+/// Written by the exporter's HTTP client, taken by the pipeline's drop
+/// accounting when it reports the failed export; both on the pipeline's
+/// own thread.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TransportError(Arc<Mutex<Option<String>>>);
+
+impl TransportError {
+    fn set(&self, e: Option<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = e;
     }
-    Ok(())
+
+    /// The latest request's error, if it failed (and forgets it).
+    pub(crate) fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// An HTTP client that keeps its latest transport error in a
+/// [`TransportError`].
+#[derive(Debug)]
+struct Remembering<C> {
+    inner: C,
+    last: TransportError,
+}
+
+impl<C> Remembering<C> {
+    fn new(inner: C, last: &TransportError) -> Self {
+        Remembering {
+            inner,
+            last: last.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<C: opentelemetry_http::HttpClient> opentelemetry_http::HttpClient for Remembering<C> {
+    async fn send_bytes(
+        &self,
+        request: http::Request<opentelemetry_http::Bytes>,
+    ) -> Result<http::Response<opentelemetry_http::Bytes>, opentelemetry_http::HttpError> {
+        let r = self.inner.send_bytes(request).await;
+        self.last.set(r.as_ref().err().map(|e| {
+            let mut text = e.to_string();
+            let mut source = e.source();
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }));
+        r
+    }
 }
 
 /// An async hyper client: it runs on the pipeline's own runtime (the
 /// blocking reqwest client must not run inside one).
 fn http_client(timeout: Duration) -> opentelemetry_http::hyper::HyperClient {
     opentelemetry_http::hyper::HyperClient::with_default_connector(timeout, None)
+}
+
+/// The same over TLS, and only TLS: its connector refuses `http://`, so
+/// nothing meant for an `https://` endpoint is ever sent in clear text.
+fn https_client(
+    t: &OtlpTarget,
+) -> Result<
+    opentelemetry_http::hyper::HyperClient<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    >,
+    String,
+> {
+    let config = t
+        .tls
+        .rustls_config()
+        .map_err(|e| format!("TLS for {}: {e}", t.endpoint))?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
+        .build();
+    Ok(opentelemetry_http::hyper::HyperClient::new(
+        connector, t.timeout, None,
+    ))
 }
 
 fn header_map(headers: &[(String, String)]) -> HashMap<String, String> {

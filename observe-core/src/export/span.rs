@@ -46,7 +46,10 @@ struct SpanExport<E>(E);
 
 impl<E: SpanExporter + 'static> Export<SpanData> for SpanExport<E> {
     async fn export(&mut self, batch: Vec<SpanData>) -> Result<(), String> {
-        self.0.export(batch).await.map_err(|e| e.to_string())
+        self.0
+            .export(batch)
+            .await
+            .map_err(|e| super::error_text(&e))
     }
 
     fn set_resource(&mut self, resource: &Resource) {

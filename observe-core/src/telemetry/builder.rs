@@ -325,6 +325,48 @@ impl TelemetryBuilder {
         self
     }
 
+    /// The PEM file of the CA that verifies an `https://` endpoint's
+    /// certificate (else `OTEL_EXPORTER_OTLP_<SIGNAL>_CERTIFICATE`,
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE`). When set it is the only CA
+    /// trusted; unset, the system's roots are. Read at init: a missing or
+    /// malformed file is an [`InitError::TlsFile`].
+    ///
+    /// ```no_run
+    /// let _guard = observe_core::Telemetry::builder("payment-service")
+    ///     .otlp_endpoint("https://collector.internal:4318")
+    ///     .otlp_certificate("/etc/observe/ca.pem")
+    ///     .otlp_client_certificate("/etc/observe/client.pem", "/etc/observe/client.key")
+    ///     .init()?;
+    /// # Ok::<(), observe_core::InitError>(())
+    /// ```
+    pub fn otlp_certificate(mut self, ca_pem: impl Into<PathBuf>) -> Self {
+        self.otlp.certificate = Some(ca_pem.into());
+        self
+    }
+
+    /// The client's certificate chain and private key (PEM files) for
+    /// mutual TLS to an `https://` endpoint (else
+    /// `OTEL_EXPORTER_OTLP_<SIGNAL>_CLIENT_CERTIFICATE` and `_CLIENT_KEY`,
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and `_CLIENT_KEY`).
+    pub fn otlp_client_certificate(
+        mut self,
+        cert_pem: impl Into<PathBuf>,
+        key_pem: impl Into<PathBuf>,
+    ) -> Self {
+        self.otlp.client_identity = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// For a gRPC endpoint written without a scheme (`collector:4317`):
+    /// `true` sends in clear text (`http://`), `false` (the default) over
+    /// TLS (else `OTEL_EXPORTER_OTLP_<SIGNAL>_INSECURE`,
+    /// `OTEL_EXPORTER_OTLP_INSECURE`). An endpoint's own scheme always wins:
+    /// `https://` is always TLS.
+    pub fn otlp_insecure(mut self, insecure: bool) -> Self {
+        self.otlp.insecure = Some(insecure);
+        self
+    }
+
     /// Appends spans and log records as OTLP/JSON to `dir` when no OTLP
     /// endpoint is configured (else `OBSERVE_EXPORT_DIR`; `init()` defaults to
     /// `observe-data/`).

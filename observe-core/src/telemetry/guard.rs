@@ -88,7 +88,7 @@ impl FirstError {
         if let Err(e) = r {
             self.0.get_or_insert(ShutdownError::Flush {
                 signal: signal.as_str(),
-                reason: e.to_string(),
+                reason: crate::export::error_text(&e),
             });
         }
     }

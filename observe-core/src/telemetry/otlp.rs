@@ -2,19 +2,16 @@
 //! signal's `OTEL_EXPORTER_OTLP_<SIGNAL>_*` variables, else the general
 //! ones), observe's default, or nowhere (`OTEL_<SIGNAL>_EXPORTER=none`).
 //!
-//! | setting | builder | variables (the signal's own wins over the general one) | default |
-//! |---|---|---|---|
-//! | endpoint | [`otlp_endpoint`](crate::TelemetryBuilder::otlp_endpoint) | `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` (used as is), `OTEL_EXPORTER_OTLP_ENDPOINT` (HTTP: `/v1/<signal>` appended) | none: no OTLP export |
-//! | protocol | [`otlp_protocol`](crate::TelemetryBuilder::otlp_protocol) | `OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` | `http/protobuf` |
-//! | headers | [`otlp_header`](crate::TelemetryBuilder::otlp_header) | `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` | none |
-//! | timeout | [`otlp_timeout`](crate::TelemetryBuilder::otlp_timeout) | `OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
-//! | off | — | `OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none` | on |
+//! The settings, their variables and defaults are listed in
+//! [`crate::export::otlp`]'s table (and docs/reference/environment.md).
 
 use super::env::{parse_headers, validate_endpoint};
 use crate::error::InitError;
 use crate::export::otlp::OtlpTarget;
+use crate::export::tls::{Pem, PemKind, TlsFiles};
 use crate::export::{Compression, Protocol, Signal, DEFAULT_OTLP_TIMEOUT};
 use opentelemetry_sdk::metrics::Temporality;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What the builder said about OTLP (each overrides the environment).
@@ -25,6 +22,12 @@ pub(crate) struct OtlpOverrides {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Option<Compression>,
+    /// PEM file of the CA that verifies the server.
+    pub(crate) certificate: Option<PathBuf>,
+    /// PEM files of the client's certificate chain and key (mutual TLS).
+    pub(crate) client_identity: Option<(PathBuf, PathBuf)>,
+    /// Scheme for a gRPC endpoint written without one: `true` is `http://`.
+    pub(crate) insecure: Option<bool>,
 }
 
 /// Whether a signal is exported, and where.
@@ -84,14 +87,31 @@ pub(crate) fn resolve(
         merge(&mut headers, parse_headers(&h)?);
     }
     merge(&mut headers, o.headers.clone());
+    // A gRPC endpoint may be written without a scheme (`collector:4317`):
+    // then OTEL_EXPORTER_OTLP_INSECURE decides, and TLS is the default.
+    let insecure = match o.insecure {
+        Some(b) => b,
+        None => boolean(
+            &[
+                format!("OTEL_EXPORTER_OTLP_{s}_INSECURE"),
+                "OTEL_EXPORTER_OTLP_INSECURE".to_owned(),
+            ],
+            var,
+        )?
+        .unwrap_or(false),
+    };
+    let schemed = |e: &str| with_scheme(e, protocol, insecure);
     let signal_var = format!("OTEL_EXPORTER_OTLP_{s}_ENDPOINT");
     let endpoint = if let Some(e) = &o.endpoint {
-        validate_endpoint("otlp_endpoint", e)?;
-        general_url(e, signal, protocol)
+        let e = schemed(e);
+        validate_endpoint("otlp_endpoint", &e)?;
+        general_url(&e, signal, protocol)
     } else if let Some(e) = var(&signal_var) {
+        let e = schemed(&e);
         validate_endpoint(signal_var_static(signal), &e)?;
-        e.trim().to_owned()
+        e
     } else if let Some(e) = var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        let e = schemed(&e);
         validate_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", &e)?;
         general_url(&e, signal, protocol)
     } else {
@@ -124,13 +144,138 @@ pub(crate) fn resolve(
         Some(c) => c,
         None => compression(s, var)?,
     };
-    Ok(Destination::Otlp(OtlpTarget {
+    let mut target = OtlpTarget {
         endpoint,
         protocol,
         headers,
         timeout,
         compression,
-    }))
+        tls: TlsFiles::default(),
+    };
+    let tls = tls_files(s, o, var);
+    if target.is_https() {
+        target.tls = tls.read()?;
+    } else if let Some(name) = tls.first_name() {
+        warnings.push(format!(
+            "{name} is set, but the {} endpoint {} is not https://: it is not used",
+            signal.as_str(),
+            target.endpoint
+        ));
+    }
+    Ok(Destination::Otlp(target))
+}
+
+/// `e` with `https://` (or `http://` when `insecure`) in front when it is a
+/// gRPC endpoint written without a scheme; as it is otherwise.
+fn with_scheme(e: &str, protocol: Protocol, insecure: bool) -> String {
+    let e = e.trim();
+    if protocol == Protocol::Grpc && !e.contains("://") {
+        let scheme = if insecure { "http" } else { "https" };
+        format!("{scheme}://{e}")
+    } else {
+        e.to_owned()
+    }
+}
+
+/// The first of `names` that is set, as a boolean (`true`/`false`, any case).
+fn boolean(
+    names: &[String],
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<bool>, InitError> {
+    for name in names {
+        if let Some(v) = var(name) {
+            let t = v.trim();
+            return if t.eq_ignore_ascii_case("true") {
+                Ok(Some(true))
+            } else if t.eq_ignore_ascii_case("false") {
+                Ok(Some(false))
+            } else {
+                Err(InitError::InvalidBool {
+                    variable: name.clone(),
+                    value: v,
+                })
+            };
+        }
+    }
+    Ok(None)
+}
+
+/// The TLS files one signal is configured with, before they are read:
+/// (where the path came from, the path).
+#[derive(Default)]
+struct TlsPaths {
+    ca: Option<(String, PathBuf)>,
+    cert: Option<(String, PathBuf)>,
+    key: Option<(String, PathBuf)>,
+}
+
+impl TlsPaths {
+    fn first_name(&self) -> Option<&str> {
+        [&self.ca, &self.cert, &self.key]
+            .into_iter()
+            .flatten()
+            .map(|(n, _)| n.as_str())
+            .next()
+    }
+
+    /// Reads and checks the files.
+    fn read(self) -> Result<TlsFiles, InitError> {
+        let ca = match self.ca {
+            Some((name, path)) => Some(Pem::read(&name, &path, PemKind::Certificates)?),
+            None => None,
+        };
+        let identity = match (self.cert, self.key) {
+            (Some((cn, cp)), Some((kn, kp))) => Some((
+                Pem::read(&cn, &cp, PemKind::Certificates)?,
+                Pem::read(&kn, &kp, PemKind::PrivateKey)?,
+            )),
+            (None, None) => None,
+            (Some((given, _)), None) => {
+                return Err(InitError::TlsIdentity {
+                    missing: given.replace("CLIENT_CERTIFICATE", "CLIENT_KEY"),
+                    given,
+                })
+            }
+            (None, Some((given, _))) => {
+                return Err(InitError::TlsIdentity {
+                    missing: given.replace("CLIENT_KEY", "CLIENT_CERTIFICATE"),
+                    given,
+                })
+            }
+        };
+        Ok(TlsFiles { ca, identity })
+    }
+}
+
+/// The builder's TLS files, else the signal's variables, else the general ones.
+fn tls_files(s: &str, o: &OtlpOverrides, var: &dyn Fn(&str) -> Option<String>) -> TlsPaths {
+    let pick = |what: &str| -> Option<(String, PathBuf)> {
+        [
+            format!("OTEL_EXPORTER_OTLP_{s}_{what}"),
+            format!("OTEL_EXPORTER_OTLP_{what}"),
+        ]
+        .into_iter()
+        .find_map(|name| {
+            var(&name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (name, PathBuf::from(v.trim())))
+        })
+    };
+    let ca = match &o.certificate {
+        Some(p) => Some(("otlp_certificate".to_owned(), p.clone())),
+        None => pick("CERTIFICATE"),
+    };
+    let (cert, key) = match &o.client_identity {
+        Some((c, k)) => (
+            Some((
+                "otlp_client_certificate (certificate)".to_owned(),
+                c.clone(),
+            )),
+            Some(("otlp_client_certificate (key)".to_owned(), k.clone())),
+        ),
+        None => (pick("CLIENT_CERTIFICATE"), pick("CLIENT_KEY")),
+    };
+    TlsPaths { ca, cert, key }
 }
 
 /// The signal's `OTEL_EXPORTER_OTLP_<SIGNAL>_COMPRESSION`, else
@@ -306,6 +451,7 @@ mod tests {
             headers: vec![("k".into(), "v".into())],
             timeout: Some(Duration::from_secs(1)),
             compression: Some(Compression::Gzip),
+            ..OtlpOverrides::default()
         };
         let t = target(resolve(Signal::Metrics, &o, &e, &mut Vec::new()).expect("ok"));
         assert_eq!(
@@ -316,6 +462,7 @@ mod tests {
                 headers: vec![("k".into(), "v".into())],
                 timeout: Duration::from_secs(1),
                 compression: Compression::Gzip,
+                tls: TlsFiles::default(),
             }
         );
     }
@@ -362,5 +509,137 @@ mod tests {
             err.to_string(),
             "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION = \"brotli\" is not a supported OTLP compression: use \"gzip\" or \"none\""
         );
+    }
+
+    fn pem_files() -> (tempfile::TempDir, String, String) {
+        let dir = tempfile::tempdir().expect("dir");
+        let cert = dir.path().join("c.pem");
+        let key = dir.path().join("k.pem");
+        // Contents are only checked for their PEM labels at init.
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n",
+        )
+        .expect("write");
+        let s = |p: std::path::PathBuf| p.display().to_string();
+        (dir, s(cert), s(key))
+    }
+
+    #[test]
+    fn tls_files_from_the_signal_variable_else_the_general_one() {
+        let (_dir, cert, key) = pem_files();
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/general.pem"),
+            ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", &cert),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &cert),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key),
+        ]);
+        let o = OtlpOverrides::default();
+        let t = target(resolve(Signal::Traces, &o, &e, &mut Vec::new()).expect("ok"));
+        assert_eq!(
+            t.tls.ca.as_ref().map(|p| p.path.display().to_string()),
+            Some(cert.clone())
+        );
+        let (c, k) = t.tls.identity.as_ref().expect("identity");
+        assert_eq!(
+            (c.path.display().to_string(), k.path.display().to_string()),
+            (cert.clone(), key.clone())
+        );
+        // Logs have no signal variable: the general one, whose file is missing.
+        let err = resolve(Signal::Logs, &o, &e, &mut Vec::new()).expect_err("missing file");
+        assert!(
+            err.to_string().starts_with(
+                "OTEL_EXPORTER_OTLP_CERTIFICATE = \"/nonexistent/general.pem\" cannot be read ("
+            ),
+            "{err}"
+        );
+        // The builder's files win over both.
+        let o = OtlpOverrides {
+            certificate: Some(key.clone().into()),
+            ..OtlpOverrides::default()
+        };
+        let err = resolve(Signal::Logs, &o, &e, &mut Vec::new()).expect_err("a key is no CA");
+        assert_eq!(
+            err.to_string(),
+            format!("otlp_certificate = {key:?} holds no PEM certificate (BEGIN CERTIFICATE): give a PEM file")
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key() {
+        let (_dir, cert, _key) = pem_files();
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", &cert),
+        ]);
+        let err = resolve(
+            Signal::Metrics,
+            &OtlpOverrides::default(),
+            &e,
+            &mut Vec::new(),
+        )
+        .expect_err("no key");
+        assert_eq!(
+            err.to_string(),
+            "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE is set without OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY: mutual TLS needs the client's certificate and its key"
+        );
+    }
+
+    #[test]
+    fn tls_files_with_an_http_endpoint_are_a_warning_not_read() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+        ]);
+        let mut w = Vec::new();
+        let t = target(resolve(Signal::Traces, &OtlpOverrides::default(), &e, &mut w).expect("ok"));
+        assert_eq!(t.tls, TlsFiles::default());
+        assert_eq!(
+            w,
+            vec!["OTEL_EXPORTER_OTLP_CERTIFICATE is set, but the traces endpoint http://collector:4318/v1/traces is not https://: it is not used".to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_grpc_endpoint_without_a_scheme_is_tls_unless_insecure() {
+        let o = OtlpOverrides::default();
+        let ep = |pairs: &[(&str, &str)]| {
+            resolve(Signal::Traces, &o, &env(pairs), &mut Vec::new()).map(|d| target(d).endpoint)
+        };
+        let base = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ];
+        assert_eq!(ep(&base).expect("ok"), "https://collector:4317");
+        let insecure = [base[0], base[1], ("OTEL_EXPORTER_OTLP_INSECURE", "TRUE")];
+        assert_eq!(ep(&insecure).expect("ok"), "http://collector:4317");
+        let signal = [
+            base[0],
+            base[1],
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+            ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false"),
+        ];
+        assert_eq!(ep(&signal).expect("ok"), "https://collector:4317");
+        // The endpoint's own scheme wins.
+        let schemed = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"),
+            base[1],
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+        ];
+        assert_eq!(ep(&schemed).expect("ok"), "https://collector:4317");
+        let bad = [base[0], base[1], ("OTEL_EXPORTER_OTLP_INSECURE", "yes")];
+        assert_eq!(
+            ep(&bad).expect_err("yes is not a boolean").to_string(),
+            "OTEL_EXPORTER_OTLP_INSECURE = \"yes\" is not a boolean: use \"true\" or \"false\""
+        );
+        // OTLP/HTTP needs a URL.
+        let http = [("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")];
+        assert!(matches!(ep(&http), Err(InitError::InvalidEndpoint { .. })));
     }
 }

@@ -20,6 +20,7 @@ use super::resource::{self, Declared};
 use crate::error::InitError;
 use crate::export::batch::PipelineControl;
 use crate::export::file::{FileLogExporter, FileSpanExporter};
+use crate::export::otlp::TransportError;
 use crate::export::prometheus::{PrometheusExporter, ServerHandle};
 use crate::export::tail::{TailCounters, TailInstruments, TailSampling};
 use crate::export::{
@@ -306,10 +307,13 @@ impl TelemetryBuilder {
         match dest.first() {
             Some(Destination::Otlp(t)) => {
                 let t = t.clone();
+                let (destination, transport) = (t.describe(), TransportError::default());
+                let last = transport.clone();
                 let p = SpanPipeline::with_exporter_factory(
-                    move || crate::export::otlp::span_exporter(&t),
+                    move || crate::export::otlp::span_exporter(&t, &last),
                     trace_cfg,
                 )?;
+                p.pipeline().stats().set_destination(destination, transport);
                 self.add_span_pipeline(p);
             }
             Some(Destination::Default) => {
@@ -323,10 +327,13 @@ impl TelemetryBuilder {
         match dest.get(1) {
             Some(Destination::Otlp(t)) => {
                 let t = t.clone();
+                let (destination, transport) = (t.describe(), TransportError::default());
+                let last = transport.clone();
                 let p = LogPipeline::with_exporter_factory(
-                    move || crate::export::otlp::log_exporter(&t),
+                    move || crate::export::otlp::log_exporter(&t, &last),
                     log_cfg,
                 )?;
+                p.pipeline().stats().set_destination(destination, transport);
                 self.add_log_pipeline(p);
             }
             Some(Destination::Default) => {
@@ -339,6 +346,8 @@ impl TelemetryBuilder {
         }
         if let Some(Destination::Otlp(t)) = dest.get(2) {
             let t = t.clone();
+            let (destination, transport) = (t.describe(), TransportError::default());
+            let last = transport.clone();
             let temporality = otlp::temporality(lookup);
             let interval = self
                 .metric_interval
@@ -347,11 +356,12 @@ impl TelemetryBuilder {
             let timeout =
                 millis(lookup, "OTEL_METRIC_EXPORT_TIMEOUT").unwrap_or(DEFAULT_METRIC_TIMEOUT);
             let r = MetricPipeline::with_exporter_factory(
-                move || crate::export::otlp::metric_exporter(&t, temporality),
+                move || crate::export::otlp::metric_exporter(&t, temporality, &last),
                 temporality,
                 interval,
                 timeout,
             )?;
+            r.pipeline().stats().set_destination(destination, transport);
             self.pipelines.push(r.pipeline());
             self.meter_hooks.push(Box::new(move |b| b.with_reader(r)));
         }
