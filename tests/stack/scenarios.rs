@@ -23,11 +23,7 @@ pub(crate) fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), Box
 
 /// Polls `f` every 250 ms until it returns `Ok`, for at most `timeout`;
 /// then the last error.
-pub(crate) async fn eventually<T, F, Fut>(
-    what: &str,
-    timeout: Duration,
-    mut f: F,
-) -> Result<T, BoxError>
+async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T, BoxError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, BoxError>>,
@@ -938,6 +934,34 @@ pub(crate) async fn send_one_trace(
     Ok(())
 }
 
+/// Waits (30 s at most) for `service`'s one trace of [`COMPRESSED_SPANS`]
+/// spans in the trace store, and returns it.
+pub(crate) async fn whole_trace(
+    jaeger: &observe_stack::Jaeger,
+    service: &str,
+) -> Result<JaegerTrace, BoxError> {
+    eventually(
+        &format!("{service}: its trace whole in the trace store"),
+        Duration::from_secs(30),
+        || {
+            let (jaeger, service) = (jaeger.clone(), service.to_owned());
+            async move {
+                let traces = jaeger.find_traces(&service, &[]).await?;
+                match traces.as_slice() {
+                    [t] if t.spans.len() == COMPRESSED_SPANS => Ok(t.clone()),
+                    other => Err(format!(
+                        "{} traces, spans {:?}",
+                        other.len(),
+                        other.iter().map(|t| t.spans.len()).collect::<Vec<_>>()
+                    )
+                    .into()),
+                }
+            }
+        },
+    )
+    .await
+}
+
 /// gzip on both protocols against the real Collector: the same trace
 /// arrives whole in the trace store, with a fraction of the bytes.
 pub(crate) async fn compression() -> Result<(), BoxError> {
@@ -958,26 +982,7 @@ pub(crate) async fn compression() -> Result<(), BoxError> {
             let counter = WireCounter::start(upstream).await?;
             let service = format!("compression-{}-{compression}", protocol.replace('/', "-"));
             send_one_trace(&service, protocol, compression, &counter.url, &[]).await?;
-            let trace = eventually(
-                &format!("{service}: its trace whole in the trace store"),
-                Duration::from_secs(30),
-                || {
-                    let (jaeger, service) = (jaeger.clone(), service.clone());
-                    async move {
-                        let traces = jaeger.find_traces(&service, &[]).await?;
-                        match traces.as_slice() {
-                            [t] if t.spans.len() == COMPRESSED_SPANS => Ok(t.clone()),
-                            other => Err(format!(
-                                "{} traces, spans {:?}",
-                                other.len(),
-                                other.iter().map(|t| t.spans.len()).collect::<Vec<_>>()
-                            )
-                            .into()),
-                        }
-                    }
-                },
-            )
-            .await?;
+            let trace = whole_trace(&jaeger, &service).await?;
             // The tree of span names (the service name aside: each run has its own).
             let mut tree: Vec<String> = trace
                 .tree()

@@ -5,7 +5,7 @@
 //! names the endpoint and the reason, and an `https://` endpoint must never
 //! receive a byte in clear text.
 
-use crate::scenarios::{ensure, eventually, send_one_trace, tempdir, COMPRESSED_SPANS};
+use crate::scenarios::{ensure, send_one_trace, tempdir, whole_trace, COMPRESSED_SPANS};
 use crate::BoxError;
 use observe_stack::{Collector, CollectorOptions};
 use rcgen::{
@@ -123,22 +123,8 @@ async fn delivered(
 ) -> Result<(), BoxError> {
     let endpoint = https(collector, protocol);
     send_one_trace(service, protocol, "none", &endpoint, vars).await?;
-    let jaeger = collector.jaeger();
-    eventually(
-        &format!("{service}: its trace whole in the trace store"),
-        Duration::from_secs(30),
-        || {
-            let (jaeger, service) = (jaeger.clone(), service.to_owned());
-            async move {
-                let traces = jaeger.find_traces(&service, &[]).await?;
-                match traces.as_slice() {
-                    [t] if t.spans.len() == COMPRESSED_SPANS => Ok(()),
-                    other => Err(format!("{} traces", other.len()).into()),
-                }
-            }
-        },
-    )
-    .await
+    whole_trace(&collector.jaeger(), service).await?;
+    Ok(())
 }
 
 /// Server TLS with a private CA and mutual TLS, on both protocols: every

@@ -91,14 +91,10 @@ pub(crate) fn resolve(
     // then OTEL_EXPORTER_OTLP_INSECURE decides, and TLS is the default.
     let insecure = match o.insecure {
         Some(b) => b,
-        None => boolean(
-            &[
-                format!("OTEL_EXPORTER_OTLP_{s}_INSECURE"),
-                "OTEL_EXPORTER_OTLP_INSECURE".to_owned(),
-            ],
-            var,
-        )?
-        .unwrap_or(false),
+        None => match signal_or_general(s, "INSECURE", var) {
+            Some((name, v)) => boolean(name, v)?,
+            None => false,
+        },
     };
     let schemed = |e: &str| with_scheme(e, protocol, insecure);
     let signal_var = format!("OTEL_EXPORTER_OTLP_{s}_ENDPOINT");
@@ -177,27 +173,31 @@ fn with_scheme(e: &str, protocol: Protocol, insecure: bool) -> String {
     }
 }
 
-/// The first of `names` that is set, as a boolean (`true`/`false`, any case).
-fn boolean(
-    names: &[String],
+/// The signal's `OTEL_EXPORTER_OTLP_<SIGNAL>_<what>` if set, else
+/// `OTEL_EXPORTER_OTLP_<what>`: (the variable, its value).
+fn signal_or_general(
+    s: &str,
+    what: &str,
     var: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<bool>, InitError> {
-    for name in names {
-        if let Some(v) = var(name) {
-            let t = v.trim();
-            return if t.eq_ignore_ascii_case("true") {
-                Ok(Some(true))
-            } else if t.eq_ignore_ascii_case("false") {
-                Ok(Some(false))
-            } else {
-                Err(InitError::InvalidBool {
-                    variable: name.clone(),
-                    value: v,
-                })
-            };
-        }
+) -> Option<(String, String)> {
+    [
+        format!("OTEL_EXPORTER_OTLP_{s}_{what}"),
+        format!("OTEL_EXPORTER_OTLP_{what}"),
+    ]
+    .into_iter()
+    .find_map(|name| var(&name).map(|v| (name, v)))
+}
+
+/// A variable's value as a boolean (`true`/`false`, any case).
+fn boolean(variable: String, value: String) -> Result<bool, InitError> {
+    let t = value.trim();
+    if t.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if t.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(InitError::InvalidBool { variable, value })
     }
-    Ok(None)
 }
 
 /// The TLS files one signal is configured with, before they are read:
@@ -249,17 +249,10 @@ impl TlsPaths {
 
 /// The builder's TLS files, else the signal's variables, else the general ones.
 fn tls_files(s: &str, o: &OtlpOverrides, var: &dyn Fn(&str) -> Option<String>) -> TlsPaths {
-    let pick = |what: &str| -> Option<(String, PathBuf)> {
-        [
-            format!("OTEL_EXPORTER_OTLP_{s}_{what}"),
-            format!("OTEL_EXPORTER_OTLP_{what}"),
-        ]
-        .into_iter()
-        .find_map(|name| {
-            var(&name)
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| (name, PathBuf::from(v.trim())))
-        })
+    let pick = |what: &str| {
+        signal_or_general(s, what, var)
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(name, v)| (name, PathBuf::from(v.trim())))
     };
     let ca = match &o.certificate {
         Some(p) => Some(("otlp_certificate".to_owned(), p.clone())),
@@ -282,18 +275,12 @@ fn tls_files(s: &str, o: &OtlpOverrides, var: &dyn Fn(&str) -> Option<String>) -
 /// `OTEL_EXPORTER_OTLP_COMPRESSION`, else none; a value other than `gzip`
 /// or `none` is an error naming the variable.
 fn compression(s: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<Compression, InitError> {
-    for name in [
-        format!("OTEL_EXPORTER_OTLP_{s}_COMPRESSION"),
-        "OTEL_EXPORTER_OTLP_COMPRESSION".to_owned(),
-    ] {
-        if let Some(v) = var(&name) {
-            return Compression::parse(&v).ok_or(InitError::UnsupportedCompression {
-                variable: name,
-                value: v,
-            });
+    match signal_or_general(s, "COMPRESSION", var) {
+        Some((variable, value)) => {
+            Compression::parse(&value).ok_or(InitError::UnsupportedCompression { variable, value })
         }
+        None => Ok(Compression::None),
     }
-    Ok(Compression::None)
 }
 
 fn signal_var_static(signal: Signal) -> &'static str {
