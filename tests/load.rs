@@ -21,118 +21,17 @@
 
 mod support;
 
-use axum::routing::get;
-use axum::Router;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use observe::testing::TelemetryBuilderExt as _;
 use observe::{LogOutput, SyncWriter, Telemetry};
 use std::collections::HashSet;
-use std::io::Write;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::load::{drive, orders_app, phase_secs, HttpClient, LineCounter, Sample, RATE};
 use support::proxy::{Mode, Proxy};
-use support::{env, rss_bytes, RValue, Receiver};
-
-/// Requests per second.
-const RATE: u64 = 2000;
-
-fn phase_secs() -> u64 {
-    std::env::var("OBSERVE_LOAD_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30)
-}
-
-/// stdout stand-in: counts the JSON lines written.
-#[derive(Clone, Default)]
-struct LineCounter(Arc<AtomicU64>);
-
-impl Write for LineCounter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = buf.iter().filter(|&&b| b == b'\n').count() as u64;
-        self.0.fetch_add(n, Ordering::Relaxed);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
-
-/// One answered request.
-struct Sample {
-    latency_us: u64,
-    done: Instant,
-    trace_id: String,
-}
-
-async fn one(client: HttpClient, addr: SocketAddr, i: u64) -> Sample {
-    let t = Instant::now();
-    let uri = format!("http://{addr}/orders/{i}");
-    let res = client
-        .get(uri.parse().expect("uri"))
-        .await
-        .unwrap_or_else(|e| panic!("request {i} failed: {e}"));
-    assert_eq!(res.status(), 200, "request {i}");
-    let trace_id = res
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.get(3..35))
-        .expect("traceparent on the response")
-        .to_owned();
-    res.into_body().collect().await.expect("body");
-    Sample {
-        latency_us: t.elapsed().as_micros() as u64,
-        done: Instant::now(),
-        trace_id,
-    }
-}
-
-/// A phase's results.
-struct Phase {
-    samples: Vec<Sample>,
-    p50: u64,
-    p99: u64,
-    max_rss: u64,
-}
-
-/// Sends `RATE` requests/s for `secs` seconds on schedule (1 ms ticks), and
-/// samples resident memory meanwhile.
-async fn drive(client: &HttpClient, addr: SocketAddr, first: u64, secs: u64) -> Phase {
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let per_tick = RATE / 1000;
-    let mut set = tokio::task::JoinSet::new();
-    let mut max_rss = rss_bytes();
-    for n in 0..secs * 1000 {
-        tick.tick().await;
-        for k in 0..per_tick {
-            set.spawn(one(client.clone(), addr, first + n * per_tick + k));
-        }
-        if n % 100 == 0 {
-            max_rss = max_rss.max(rss_bytes());
-        }
-    }
-    let mut samples = Vec::with_capacity((secs * RATE) as usize);
-    while let Some(r) = set.join_next().await {
-        samples.push(r.expect("request task"));
-    }
-    let mut lat: Vec<u64> = samples.iter().map(|s| s.latency_us).collect();
-    lat.sort_unstable();
-    Phase {
-        p50: lat[lat.len() / 2],
-        p99: lat[lat.len() * 99 / 100],
-        samples,
-        max_rss: max_rss.max(rss_bytes()),
-    }
-}
+use support::{env, RValue, Receiver};
 
 fn dropped(rx: &Receiver, signal: &str) -> u64 {
     rx.metric_points("observe.telemetry.dropped")
@@ -198,20 +97,7 @@ fn refusing_black_holed_and_recovering_receiver_under_sustained_load() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let app = Router::new()
-            .route(
-                "/orders/{id}",
-                get(|| async {
-                    observe::info!("order_read");
-                    "ok"
-                }),
-            )
-            .layer(observe::tower::ObserveLayer::new());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = orders_app().await;
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
         let per_phase = secs * RATE;
 

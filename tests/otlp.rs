@@ -189,7 +189,12 @@ fn assert_received(rx: &Receiver) {
     let dropped = rx.metric_points("observe.telemetry.dropped");
     let mut expected = Vec::new();
     for signal in ["logs", "metrics", "traces"] {
-        for reason in ["export_failed", "queue_full", "shutdown_timeout"] {
+        for reason in [
+            "export_failed",
+            "queue_full",
+            "rejected",
+            "shutdown_timeout",
+        ] {
             expected.push(RPoint {
                 attributes: attrs(&[("reason", reason), ("signal", signal)]),
                 value: RValue::Number(0.0),
@@ -198,6 +203,16 @@ fn assert_received(rx: &Receiver) {
     }
     expected.sort_by(|a, b| a.attributes.cmp(&b.attributes));
     assert_eq!(dropped, expected);
+    // Nor retried.
+    let retries = rx.metric_points("observe.telemetry.export.retries");
+    let expected: Vec<RPoint> = ["logs", "metrics", "traces"]
+        .into_iter()
+        .map(|signal| RPoint {
+            attributes: attrs(&[("signal", signal)]),
+            value: RValue::Number(0.0),
+        })
+        .collect();
+    assert_eq!(retries, expected);
 
     // Saturation from the runtime the service ran in (the test's: two
     // workers), read at the final collection.

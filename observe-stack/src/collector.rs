@@ -246,11 +246,21 @@ impl Collector {
         self.process.stop(Duration::from_secs(10)).await;
     }
 
-    /// Starts it again on the same ports and waits until it is healthy. The
-    /// trace store is in memory: what it held before is gone.
+    /// Starts it again on the same ports and waits until it is healthy
+    /// (after [`stop`](Self::stop): a graceful restart; else it is killed
+    /// first). The trace store is in memory: what it held before is gone.
     pub async fn start_again(&mut self) -> Result<(), Error> {
         self.process.restart()?;
         self.wait_ready().await
+    }
+
+    /// Sets `memory_limiter`'s `limit_mib` and `spike_limit_mib` for its
+    /// next start (e.g. a limit below its own heap, so that it refuses).
+    pub fn set_memory_limit_mib(&mut self, limit: u32, spike: u32) {
+        self.process
+            .set_env("COLLECTOR_MEMORY_LIMIT_MIB", &limit.to_string());
+        self.process
+            .set_env("COLLECTOR_MEMORY_SPIKE_MIB", &spike.to_string());
     }
 
     /// The Collector's own counter `name` (e.g. `otelcol_receiver_accepted_log_records`),

@@ -331,6 +331,12 @@ impl Process {
         }
     }
 
+    /// Sets `key` in the environment of its next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.envs.retain(|(k, _)| k != key);
+        self.envs.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Starts it again with the same program, arguments and environment.
     pub fn restart(&mut self) -> Result<(), Error> {
         self.kill();

@@ -205,6 +205,10 @@ fn check_error(
     }
     ensure(!text.contains('\n'), || {
         format!("{protocol}: not one line: {text:?}")
+    })?;
+    // Waiting cannot fix a certificate: the first failure is the last.
+    ensure(!text.contains("gave up after"), || {
+        format!("{protocol}: a TLS failure was retried: {text:?}")
     })
 }
 

@@ -6,6 +6,7 @@
 //! request they get.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod load;
 pub mod proxy;
 pub mod py;
 
@@ -50,9 +51,75 @@ struct Inbox {
     metrics: Vec<ExportMetricsServiceRequest>,
 }
 
+/// How the receiver answers one export request instead of accepting it
+/// (see [`Receiver::script`]).
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// gRPC `UNAVAILABLE`, HTTP 503.
+    Unavailable,
+    /// gRPC `RESOURCE_EXHAUSTED` with a `RetryInfo` of this delay; HTTP 429
+    /// with `Retry-After` in whole seconds.
+    Throttled(Duration),
+    /// gRPC `RESOURCE_EXHAUSTED` without `RetryInfo` (not retryable).
+    Exhausted,
+    /// gRPC `INVALID_ARGUMENT`, HTTP 400 with a `google.rpc.Status` body.
+    Invalid(&'static str),
+    /// Accepted, with a partial success rejecting this many items.
+    Partial(i64, &'static str),
+}
+
+fn grpc_refusal(a: &Answer) -> Option<tonic::Status> {
+    use tonic_types::{ErrorDetails, StatusExt as _};
+    match a {
+        Answer::Unavailable => Some(tonic::Status::unavailable("receiver down")),
+        Answer::Throttled(d) => Some(tonic::Status::with_error_details(
+            tonic::Code::ResourceExhausted,
+            "slow down",
+            ErrorDetails::with_retry_info(Some(*d)),
+        )),
+        Answer::Exhausted => Some(tonic::Status::resource_exhausted("out of quota")),
+        Answer::Invalid(m) => Some(tonic::Status::invalid_argument(*m)),
+        Answer::Partial(..) => None,
+    }
+}
+
+fn http_refusal(a: &Answer) -> Option<axum::response::Response> {
+    match a {
+        Answer::Unavailable => Some(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+        Answer::Throttled(d) => Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, d.as_secs().to_string())],
+            )
+                .into_response(),
+        ),
+        Answer::Exhausted => Some(StatusCode::TOO_MANY_REQUESTS.into_response()),
+        Answer::Invalid(m) => {
+            let status = tonic_types::Status {
+                code: tonic::Code::InvalidArgument as i32,
+                message: (*m).to_owned(),
+                details: vec![],
+            };
+            Some(
+                (
+                    StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "application/x-protobuf")],
+                    status.encode_to_vec(),
+                )
+                    .into_response(),
+            )
+        }
+        Answer::Partial(..) => None,
+    }
+}
+
 #[derive(Clone, Default)]
 struct Store {
     inbox: Arc<Mutex<Inbox>>,
+    /// Answers for the next requests, in order (then: accept).
+    script: Arc<Mutex<std::collections::VecDeque<Answer>>>,
+    /// When each request arrived.
+    arrivals: Arc<Mutex<Vec<Instant>>>,
     /// While set, every export is refused (UNAVAILABLE / 503).
     down: Arc<AtomicBool>,
     /// Keep only ids, names and event names of spans and log records (load
@@ -87,6 +154,25 @@ impl Store {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inbox> {
         self.inbox.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Notes the request's arrival and takes its scripted answer, if any.
+    fn next(&self) -> Option<Answer> {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Instant::now());
+        self.script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+    }
+}
+
+fn partial_of(a: &Option<Answer>) -> Option<(i64, String)> {
+    match a {
+        Some(Answer::Partial(n, m)) => Some((*n, (*m).to_owned())),
+        _ => None,
+    }
 }
 
 #[tonic::async_trait]
@@ -98,12 +184,23 @@ impl TraceService for Store {
         if self.down.load(Ordering::SeqCst) {
             return Err(tonic::Status::unavailable("receiver down"));
         }
+        let answer = self.next();
+        if let Some(status) = answer.as_ref().and_then(grpc_refusal) {
+            return Err(status);
+        }
         let mut req = req.into_inner();
         if self.lean.load(Ordering::Relaxed) {
             strip_traces(&mut req);
         }
         self.lock().traces.push(req);
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: partial_of(&answer).map(|(n, m)| {
+                opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess {
+                    rejected_spans: n,
+                    error_message: m,
+                }
+            }),
+        }))
     }
 }
 
@@ -116,12 +213,23 @@ impl LogsService for Store {
         if self.down.load(Ordering::SeqCst) {
             return Err(tonic::Status::unavailable("receiver down"));
         }
+        let answer = self.next();
+        if let Some(status) = answer.as_ref().and_then(grpc_refusal) {
+            return Err(status);
+        }
         let mut req = req.into_inner();
         if self.lean.load(Ordering::Relaxed) {
             strip_logs(&mut req);
         }
         self.lock().logs.push(req);
-        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
+            partial_success: partial_of(&answer).map(|(n, m)| {
+                opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess {
+                    rejected_log_records: n,
+                    error_message: m,
+                }
+            }),
+        }))
     }
 }
 
@@ -152,13 +260,27 @@ async fn http_traces(State(s): State<Store>, body: Bytes) -> axum::response::Res
     if s.down.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
+    let answer = s.next();
+    if let Some(r) = answer.as_ref().and_then(http_refusal) {
+        return r;
+    }
     match ExportTraceServiceRequest::decode(body) {
         Ok(mut req) => {
             if s.lean.load(Ordering::Relaxed) {
                 strip_traces(&mut req);
             }
             s.lock().traces.push(req);
-            protobuf(ExportTraceServiceResponse::default().encode_to_vec())
+            protobuf(
+                ExportTraceServiceResponse {
+                    partial_success: partial_of(&answer).map(|(n, m)| {
+                        opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess {
+                            rejected_spans: n,
+                            error_message: m,
+                        }
+                    }),
+                }
+                .encode_to_vec(),
+            )
         }
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
@@ -168,13 +290,27 @@ async fn http_logs(State(s): State<Store>, body: Bytes) -> axum::response::Respo
     if s.down.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
+    let answer = s.next();
+    if let Some(r) = answer.as_ref().and_then(http_refusal) {
+        return r;
+    }
     match ExportLogsServiceRequest::decode(body) {
         Ok(mut req) => {
             if s.lean.load(Ordering::Relaxed) {
                 strip_logs(&mut req);
             }
             s.lock().logs.push(req);
-            protobuf(ExportLogsServiceResponse::default().encode_to_vec())
+            protobuf(
+                ExportLogsServiceResponse {
+                    partial_success: partial_of(&answer).map(|(n, m)| {
+                        opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess {
+                            rejected_log_records: n,
+                            error_message: m,
+                        }
+                    }),
+                }
+                .encode_to_vec(),
+            )
         }
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
@@ -280,6 +416,25 @@ impl Receiver {
     /// While `down`, every export is refused.
     pub fn set_down(&self, down: bool) {
         self.store.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Answers the next export requests (any signal, gRPC or HTTP) with
+    /// `answers`, in order; later ones are accepted as usual.
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.store
+            .script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(answers);
+    }
+
+    /// When each export request arrived (any signal), in order.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.store
+            .arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Number of export requests per signal: (traces, logs, metrics).

@@ -155,10 +155,33 @@ macro_rules! queue_pipeline {
 }
 pub(crate) use queue_pipeline;
 
+/// Items of a delivered batch that the receiver rejected (an OTLP partial
+/// success): counted as `rejected`, with the receiver's reason.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Rejected {
+    pub(crate) items: u64,
+    pub(crate) reason: String,
+}
+
+/// Why a batch was not delivered.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ExportError {
+    /// Not delivered: no answer, retries exhausted within the export
+    /// timeout, TLS failed (`export_failed`).
+    Failed(String),
+    /// The receiver answered and refused it for good, e.g. HTTP 400 or
+    /// gRPC `INVALID_ARGUMENT` (`rejected`).
+    Rejected(String),
+}
+
 /// One export destination, driven by a pipeline's worker thread only.
 pub(crate) trait Export<T>: 'static {
     /// Exports one batch. Runs on the worker's runtime; may await I/O.
-    fn export(&mut self, batch: Vec<T>) -> impl Future<Output = Result<(), String>>;
+    /// `Ok` holds what the receiver rejected of a delivered batch.
+    fn export(
+        &mut self,
+        batch: Vec<T>,
+    ) -> impl Future<Output = Result<Option<Rejected>, ExportError>>;
     /// Receives the telemetry's resource before the first export.
     fn set_resource(&mut self, resource: &Resource);
     /// Releases connections and files (after the last export).
@@ -228,6 +251,21 @@ impl<T: Send + 'static> Queue<T> {
         X: Export<T>,
         F: FnOnce() -> Result<X, String> + Send + 'static,
     {
+        Self::start_counting(Arc::new(DropStats::new(signal)), config, make)
+    }
+
+    /// [`start`](Self::start), counting into `stats` (which the exporter
+    /// may also hold, to count its retries).
+    pub(crate) fn start_counting<X, F>(
+        stats: Arc<DropStats>,
+        config: BatchConfig,
+        make: F,
+    ) -> Result<Self, InitError>
+    where
+        X: Export<T>,
+        F: FnOnce() -> Result<X, String> + Send + 'static,
+    {
+        let signal = stats.signal;
         let (tx, rx) = sync_channel::<T>(config.max_queue_size);
         let shared = Arc::new(Shared {
             pending: AtomicUsize::new(0),
@@ -235,7 +273,6 @@ impl<T: Send + 'static> Queue<T> {
             max_batch: config.max_export_batch_size,
         });
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-        let stats = Arc::new(DropStats::new(signal));
         let deadline = Arc::new(ShutdownDeadline::default());
         let worker = WorkerParts {
             rx,
@@ -338,7 +375,7 @@ impl<T: Send + 'static> WorkerParts<T> {
                             r => r,
                         };
                         exporter.shutdown();
-                        self.stats.maybe_report(Instant::now());
+                        self.stats.final_report(Instant::now());
                         let _ = reply.send(result(r));
                         return;
                     }
@@ -431,8 +468,18 @@ impl<T: Send + 'static> WorkerParts<T> {
             .bound(export, self.config.export_timeout, deadline)
             .await
         {
-            Bounded::Done(Ok(())) => (n, Ok(())),
-            Bounded::Done(Err(e)) => (n, Err(self.stats.export_failed(n as u64, &e))),
+            Bounded::Done(Ok(None)) => (n, Ok(())),
+            Bounded::Done(Ok(Some(r))) => {
+                // Delivered; the receiver's rejection is counted, not an error.
+                self.stats.rejected(r.items, &r.reason);
+                (n, Ok(()))
+            }
+            Bounded::Done(Err(ExportError::Failed(e))) => {
+                (n, Err(self.stats.export_failed(n as u64, &e)))
+            }
+            Bounded::Done(Err(ExportError::Rejected(e))) => {
+                (n, Err(self.stats.rejected(n as u64, &e)))
+            }
             Bounded::Cut {
                 by_deadline: true,
                 after: limit,
@@ -482,19 +529,19 @@ mod tests {
     }
 
     impl Export<u32> for Probe {
-        async fn export(&mut self, batch: Vec<u32>) -> Result<(), String> {
+        async fn export(&mut self, batch: Vec<u32>) -> Result<Option<Rejected>, ExportError> {
             self.started.fetch_add(1, Ordering::AcqRel);
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
             }
             if self.fail.load(Ordering::Relaxed) {
-                return Err("receiver down".into());
+                return Err(ExportError::Failed("receiver down".into()));
             }
             self.batches
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(batch.len());
-            Ok(())
+            Ok(None)
         }
         fn set_resource(&mut self, _: &Resource) {}
         fn shutdown(&mut self) {}

@@ -5,7 +5,7 @@
 //! line per signal per minute (event `telemetry_dropped`), and the telemetry's
 //! meter reads the totals into `observe.telemetry.dropped`.
 
-use super::otlp::TransportError;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -41,26 +41,32 @@ impl Signal {
 pub enum DropReason {
     /// The bounded queue was full when the item was recorded.
     QueueFull,
-    /// The exporter failed (receiver down, rejected, timed out).
+    /// The exporter could not deliver it: no answer, retryable answers
+    /// until the export timeout, a failed TLS handshake.
     ExportFailed,
     /// Shutdown's deadline passed before the item was exported.
     ShutdownTimeout,
+    /// The receiver refused it for good: a non-retryable answer (HTTP 400,
+    /// gRPC `INVALID_ARGUMENT`, ...) or the rejected count of a partial success.
+    Rejected,
 }
 
 impl DropReason {
     /// Every reason, in attribute order.
-    pub const ALL: [DropReason; 3] = [
+    pub const ALL: [DropReason; 4] = [
         DropReason::QueueFull,
         DropReason::ExportFailed,
         DropReason::ShutdownTimeout,
+        DropReason::Rejected,
     ];
 
-    /// `queue_full`, `export_failed` or `shutdown_timeout`.
+    /// `queue_full`, `export_failed`, `shutdown_timeout` or `rejected`.
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
             DropReason::ExportFailed => "export_failed",
             DropReason::ShutdownTimeout => "shutdown_timeout",
+            DropReason::Rejected => "rejected",
         }
     }
 
@@ -69,7 +75,50 @@ impl DropReason {
             DropReason::QueueFull => 0,
             DropReason::ExportFailed => 1,
             DropReason::ShutdownTimeout => 2,
+            DropReason::Rejected => 3,
         }
+    }
+}
+
+/// What one signal's observe pipelines lost and retried so far, read with
+/// [`TelemetryGuard::export_stats`](crate::TelemetryGuard::export_stats)
+/// (the same totals as `observe.telemetry.dropped` and
+/// `observe.telemetry.export.retries`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportStats {
+    /// Dropped because the queue was full when they were recorded.
+    pub queue_full: u64,
+    /// Not delivered: no answer, or retryable answers until the export timeout.
+    pub export_failed: u64,
+    /// Still queued when shutdown's deadline passed.
+    pub shutdown_timeout: u64,
+    /// Refused for good by the receiver (non-retryable answer, partial success).
+    pub rejected: u64,
+    /// Export attempts made again after a retryable failure.
+    pub retries: u64,
+    /// Time spent waiting before those attempts, in all.
+    pub retry_wait: Duration,
+    /// The latest waits before a retry, oldest first (at most 32).
+    pub recent_retry_waits: Vec<Duration>,
+}
+
+impl ExportStats {
+    /// Every item dropped, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.queue_full + self.export_failed + self.shutdown_timeout + self.rejected
+    }
+
+    /// Adds `s`'s counts (a signal with several pipelines).
+    pub(crate) fn add(&mut self, s: &DropStats) {
+        self.queue_full += s.get(DropReason::QueueFull);
+        self.export_failed += s.get(DropReason::ExportFailed);
+        self.shutdown_timeout += s.get(DropReason::ShutdownTimeout);
+        self.rejected += s.get(DropReason::Rejected);
+        let (n, wait, recent) = s.retries();
+        self.retries += n;
+        self.retry_wait += wait;
+        self.recent_retry_waits.extend(recent);
     }
 }
 
@@ -79,21 +128,28 @@ pub(crate) const REPORT_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 struct Reported {
     last: Option<Instant>,
-    totals: [u64; 3],
+    totals: [u64; 4],
 }
+
+/// How many recent retry waits a pipeline keeps.
+const RECENT_WAITS: usize = 32;
 
 /// Drop counters of one pipeline.
 #[derive(Debug)]
 pub(crate) struct DropStats {
     pub(crate) signal: Signal,
-    counts: [AtomicU64; 3],
+    counts: [AtomicU64; 4],
+    /// Export attempts made again after a retryable failure, and their
+    /// waits (total, and the latest few).
+    retries: AtomicU64,
+    waited_us: AtomicU64,
+    recent_waits: Mutex<VecDeque<Duration>>,
     reported: Mutex<Reported>,
     /// Where `telemetry_dropped` lines go: the telemetry that owns the
     /// pipeline (weak: the dispatcher owns the pipeline through the layer).
     report_to: OnceLock<WeakDispatch>,
-    /// Where the pipeline exports (`OTLP http/protobuf https://…`), for
-    /// errors, and the cause of its exporter's latest transport failure.
-    destination: OnceLock<(String, TransportError)>,
+    /// Where the pipeline exports (`OTLP http/protobuf https://…`), for errors.
+    destination: OnceLock<String>,
     /// The latest export failure since the last report, with its destination.
     last_error: Mutex<Option<String>>,
 }
@@ -103,6 +159,9 @@ impl DropStats {
         DropStats {
             signal,
             counts: Default::default(),
+            retries: AtomicU64::new(0),
+            waited_us: AtomicU64::new(0),
+            recent_waits: Mutex::new(VecDeque::with_capacity(RECENT_WAITS)),
             reported: Mutex::new(Reported::default()),
             report_to: OnceLock::new(),
             destination: OnceLock::new(),
@@ -110,10 +169,9 @@ impl DropStats {
         }
     }
 
-    /// Names the pipeline's destination in its export errors, and where
-    /// its exporter keeps the cause of a transport failure (set once).
-    pub(crate) fn set_destination(&self, destination: String, transport: TransportError) {
-        let _ = self.destination.set((destination, transport));
+    /// Names the pipeline's destination in its export errors (set once).
+    pub(crate) fn set_destination(&self, destination: String) {
+        let _ = self.destination.set(destination);
     }
 
     /// Counts `n` items an export failed to deliver and keeps its error,
@@ -121,17 +179,51 @@ impl DropStats {
     /// Worker thread only.
     pub(crate) fn export_failed(&self, n: u64, error: &str) -> String {
         self.add(DropReason::ExportFailed, n);
+        self.keep_error(error)
+    }
+
+    /// Counts `n` items the receiver refused for good and keeps its reason
+    /// for the next report; returns the error text. Worker thread only.
+    pub(crate) fn rejected(&self, n: u64, reason: &str) -> String {
+        self.add(DropReason::Rejected, n);
+        self.keep_error(reason)
+    }
+
+    fn keep_error(&self, error: &str) -> String {
         let text = match self.destination.get() {
-            Some((d, transport)) => match transport.take() {
-                Some(cause) => {
-                    super::without_repeats(&format!("export to {d} failed: {error}: {cause}"))
-                }
-                None => format!("export to {d} failed: {error}"),
-            },
+            Some(d) => format!("export to {d} failed: {error}"),
             None => format!("export failed: {error}"),
         };
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.clone());
         text
+    }
+
+    /// Counts one retry, after waiting `wait`. Worker thread only.
+    pub(crate) fn retried(&self, wait: Duration) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        let us = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
+        self.waited_us.fetch_add(us, Ordering::Relaxed);
+        let mut recent = self.recent_waits.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == RECENT_WAITS {
+            recent.pop_front();
+        }
+        recent.push_back(wait);
+    }
+
+    /// Retries so far, their total wait, and the latest waits (oldest first).
+    pub(crate) fn retries(&self) -> (u64, Duration, Vec<Duration>) {
+        let recent = self
+            .recent_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        (
+            self.retries.load(Ordering::Relaxed),
+            Duration::from_micros(self.waited_us.load(Ordering::Relaxed)),
+            recent,
+        )
     }
 
     /// Counts `n` dropped items. Any thread; one relaxed atomic add.
@@ -156,18 +248,30 @@ impl DropStats {
     /// last one and the last one is at least [`REPORT_EVERY`] old. Called by
     /// the pipeline's worker only; never from a request thread.
     pub(crate) fn maybe_report(&self, now: Instant) {
+        self.report(now, false);
+    }
+
+    /// The last report, at shutdown: says what was dropped since the
+    /// previous one however recent that was, so that the reports of a run
+    /// add up to everything it dropped.
+    pub(crate) fn final_report(&self, now: Instant) {
+        self.report(now, true);
+    }
+
+    fn report(&self, now: Instant, last: bool) {
         let totals = DropReason::ALL.map(|r| self.get(r));
         let mut rep = self.reported.lock().unwrap_or_else(|e| e.into_inner());
         if totals == rep.totals {
             return;
         }
-        if rep
-            .last
-            .is_some_and(|t| now.duration_since(t) < REPORT_EVERY)
+        if !last
+            && rep
+                .last
+                .is_some_and(|t| now.duration_since(t) < REPORT_EVERY)
         {
             return;
         }
-        let delta = [0, 1, 2].map(|i| totals[i].saturating_sub(rep.totals[i]));
+        let delta = [0, 1, 2, 3].map(|i| totals[i].saturating_sub(rep.totals[i]));
         rep.totals = totals;
         rep.last = Some(now);
         drop(rep);
@@ -183,6 +287,7 @@ impl DropStats {
                 queue_full = delta[0],
                 export_failed = delta[1],
                 shutdown_timeout = delta[2],
+                rejected = delta[3],
                 "observe dropped {} {} since the last report (see observe.telemetry.dropped)",
                 delta.iter().sum::<u64>(),
                 self.signal.as_str(),
@@ -193,6 +298,7 @@ impl DropStats {
                 queue_full = delta[0],
                 export_failed = delta[1],
                 shutdown_timeout = delta[2],
+                rejected = delta[3],
                 last_error = last_error.as_str(),
                 "observe dropped {} {} since the last report (see observe.telemetry.dropped)",
                 delta.iter().sum::<u64>(),
@@ -203,11 +309,12 @@ impl DropStats {
             Some(d) => tracing::dispatcher::with_default(&d, emit),
             // A pipeline used outside observe's builder: say it on stderr.
             None => eprintln!(
-                "observe: telemetry_dropped signal={} queue_full={} export_failed={} shutdown_timeout={}{}",
+                "observe: telemetry_dropped signal={} queue_full={} export_failed={} shutdown_timeout={} rejected={}{}",
                 self.signal.as_str(),
                 delta[0],
                 delta[1],
                 delta[2],
+                delta[3],
                 last_error.map(|e| format!(" last_error={e:?}")).unwrap_or_default()
             ),
         }
@@ -234,8 +341,7 @@ mod tests {
         assert!(sink.lines().is_empty(), "nothing dropped, nothing said");
         s.add(DropReason::QueueFull, 3);
         s.maybe_report(t0);
-        let transport = TransportError::default();
-        s.set_destination("OTLP grpc https://collector:4317".into(), transport);
+        s.set_destination("OTLP grpc https://collector:4317".into());
         let text = s.export_failed(2, "invalid peer certificate: UnknownIssuer");
         assert_eq!(
             text,
@@ -256,5 +362,41 @@ mod tests {
         assert_eq!(lines[1]["export_failed"], 2);
         assert_eq!(lines[1]["last_error"], text);
         assert!(lines[0].get("last_error").is_none(), "{}", lines[0]);
+
+        // A refusal for good is its own reason, with the receiver's words.
+        let text = s.rejected(5, "HTTP 400 Bad Request: invalid span id");
+        assert_eq!(
+            text,
+            "export to OTLP grpc https://collector:4317 failed: HTTP 400 Bad Request: invalid span id"
+        );
+        assert_eq!(s.get(DropReason::Rejected), 5);
+        s.maybe_report(t0 + Duration::from_secs(122));
+        // Shutdown's report is not held back by the minute.
+        s.add(DropReason::QueueFull, 1);
+        s.maybe_report(t0 + Duration::from_secs(123));
+        assert_eq!(sink.lines().len(), 3);
+        s.final_report(t0 + Duration::from_secs(124));
+        assert_eq!(sink.lines().len(), 4);
+        s.final_report(t0 + Duration::from_secs(125));
+        assert_eq!(sink.lines().len(), 4, "nothing new, nothing said");
+        let last: serde_json::Value =
+            serde_json::from_str(sink.lines().last().expect("a third line")).expect("json");
+        assert_eq!(last["rejected"], 5);
+        assert_eq!(last["export_failed"], 0);
+        assert_eq!(last["last_error"], text);
+    }
+
+    #[test]
+    fn retries_count_and_keep_their_latest_waits() {
+        let s = DropStats::new(Signal::Logs);
+        for ms in 1..=40 {
+            s.retried(Duration::from_millis(ms));
+        }
+        let (n, total, recent) = s.retries();
+        assert_eq!(n, 40);
+        assert_eq!(total, Duration::from_millis(40 * 41 / 2));
+        assert_eq!(recent.len(), RECENT_WAITS);
+        assert_eq!(recent[0], Duration::from_millis(9));
+        assert_eq!(recent[31], Duration::from_millis(40));
     }
 }

@@ -1,13 +1,23 @@
 //! [`LogPipeline`]: OpenTelemetry log records into a bounded queue,
 //! exported in batches on the pipeline's own thread.
 
-use super::batch::{queue_pipeline, BatchConfig, Export, PipelineControl, Queue};
-use super::dropped::{DropReason, Signal};
+use super::batch::{
+    queue_pipeline, BatchConfig, Export, ExportError, PipelineControl, Queue, Rejected,
+};
+use super::client::OtlpClient;
+use super::dropped::{DropReason, DropStats, Signal};
+use super::otlp::OtlpTarget;
 use crate::error::InitError;
 use opentelemetry::InstrumentationScope;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::logs::tonic::group_logs_by_resource_and_scope;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter, LogProcessor, SdkLogRecord};
 use opentelemetry_sdk::Resource;
+use prost::Message as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,16 +33,35 @@ pub struct LogPipeline {
 
 queue_pipeline!(LogPipeline, Item, Signal::Logs, LogExporter, LogExport);
 
+impl LogPipeline {
+    /// The pipeline into one OTLP destination, with observe's client.
+    pub(crate) fn otlp(target: OtlpTarget, config: BatchConfig) -> Result<Self, InitError> {
+        let stats = Arc::new(DropStats::new(Signal::Logs));
+        stats.set_destination(target.describe());
+        let counting = Arc::clone(&stats);
+        let queue = Queue::start_counting(stats, config, move || {
+            Ok(OtlpLogs {
+                client: OtlpClient::new(&target, Signal::Logs, counting)?,
+                resource: ResourceAttributesWithSchema::default(),
+            })
+        })?;
+        Ok(LogPipeline {
+            queue: Arc::new(queue),
+        })
+    }
+}
+
 struct LogExport<E>(E);
 
 impl<E: LogExporter + 'static> Export<Item> for LogExport<E> {
-    async fn export(&mut self, batch: Vec<Item>) -> Result<(), String> {
+    async fn export(&mut self, batch: Vec<Item>) -> Result<Option<Rejected>, ExportError> {
         let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
             batch.iter().map(|b| (&b.0, &b.1)).collect();
         self.0
             .export(LogBatch::new(&refs))
             .await
-            .map_err(|e| super::error_text(&e))
+            .map(|()| None)
+            .map_err(|e| ExportError::Failed(super::error_text(&e)))
     }
 
     fn set_resource(&mut self, resource: &Resource) {
@@ -42,6 +71,37 @@ impl<E: LogExporter + 'static> Export<Item> for LogExport<E> {
     fn shutdown(&mut self) {
         let _ = self.0.shutdown_with_timeout(Duration::from_secs(1));
     }
+}
+
+/// Log records to OTLP: opentelemetry-proto's `ResourceLogs`, encoded once.
+struct OtlpLogs {
+    client: OtlpClient,
+    resource: ResourceAttributesWithSchema,
+}
+
+impl Export<Item> for OtlpLogs {
+    async fn export(&mut self, batch: Vec<Item>) -> Result<Option<Rejected>, ExportError> {
+        let items = batch.len() as u64;
+        let body = {
+            let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+                batch.iter().map(|b| (&b.0, &b.1)).collect();
+            let logs = LogBatch::new(&refs);
+            ExportLogsServiceRequest {
+                resource_logs: group_logs_by_resource_and_scope(&logs, &self.resource),
+            }
+            .encode_to_vec()
+        };
+        drop(batch);
+        self.client
+            .export::<ExportLogsServiceResponse>(body, items)
+            .await
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = resource.into();
+    }
+
+    fn shutdown(&mut self) {}
 }
 
 impl LogProcessor for LogPipeline {

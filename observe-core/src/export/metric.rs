@@ -1,10 +1,15 @@
 //! [`MetricPipeline`]: collects the meter provider's metrics on a timer and
 //! exports them on the pipeline's own thread.
 
-use super::batch::{Control, PipelineControl};
+use super::batch::{Control, ExportError, PipelineControl, Rejected};
+use super::client::OtlpClient;
 use super::dropped::{DropReason, DropStats, Signal};
+use super::otlp::OtlpTarget;
 use super::worker::{spawn_worker, Bounded, ShutdownDeadline, WorkerHandle};
 use crate::error::InitError;
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
@@ -12,7 +17,9 @@ use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{
     InstrumentKind, ManualReader, Pipeline as SdkPipeline, Temporality,
 };
+use prost::Message as _;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -64,12 +71,50 @@ impl MetricPipeline {
         E: PushMetricExporter,
         F: FnOnce() -> Result<E, String> + Send + 'static,
     {
+        Self::start(
+            Arc::new(DropStats::new(Signal::Metrics)),
+            move || make().map(Sdk),
+            temporality,
+            interval,
+            timeout,
+        )
+    }
+
+    /// The reader exporting to one OTLP destination, with observe's client.
+    pub(crate) fn otlp(
+        target: OtlpTarget,
+        temporality: Temporality,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Result<Self, InitError> {
+        let stats = Arc::new(DropStats::new(Signal::Metrics));
+        stats.set_destination(target.describe());
+        let counting = Arc::clone(&stats);
+        Self::start(
+            stats,
+            move || OtlpClient::new(&target, Signal::Metrics, counting).map(OtlpMetrics),
+            temporality,
+            interval,
+            timeout,
+        )
+    }
+
+    fn start<X, F>(
+        stats: Arc<DropStats>,
+        make: F,
+        temporality: Temporality,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Result<Self, InitError>
+    where
+        X: MetricExport,
+        F: FnOnce() -> Result<X, String> + Send + 'static,
+    {
         let manual = Arc::new(
             ManualReader::builder()
                 .with_temporality(temporality)
                 .build(),
         );
-        let stats = Arc::new(DropStats::new(Signal::Metrics));
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let deadline = Arc::new(ShutdownDeadline::default());
         let worker = Worker {
@@ -147,6 +192,46 @@ impl MetricReader for MetricPipeline {
     }
 }
 
+/// One metric export destination, driven by the reader's thread only.
+trait MetricExport: 'static {
+    fn export(
+        &self,
+        rm: &ResourceMetrics,
+    ) -> impl Future<Output = Result<Option<Rejected>, ExportError>>;
+    fn shutdown(&self);
+}
+
+/// An SDK metric exporter.
+struct Sdk<E>(E);
+
+impl<E: PushMetricExporter> MetricExport for Sdk<E> {
+    async fn export(&self, rm: &ResourceMetrics) -> Result<Option<Rejected>, ExportError> {
+        self.0
+            .export(rm)
+            .await
+            .map(|()| None)
+            .map_err(|e| ExportError::Failed(super::error_text(&e)))
+    }
+
+    fn shutdown(&self) {
+        let _ = self.0.shutdown_with_timeout(Duration::from_secs(1));
+    }
+}
+
+/// Metrics to OTLP: opentelemetry-proto's `ResourceMetrics`, encoded once.
+struct OtlpMetrics(OtlpClient);
+
+impl MetricExport for OtlpMetrics {
+    async fn export(&self, rm: &ResourceMetrics) -> Result<Option<Rejected>, ExportError> {
+        let body = ExportMetricsServiceRequest::from(rm).encode_to_vec();
+        self.0
+            .export::<ExportMetricsServiceResponse>(body, data_points(rm))
+            .await
+    }
+
+    fn shutdown(&self) {}
+}
+
 struct Worker {
     manual: Arc<ManualReader>,
     control: mpsc::UnboundedReceiver<Control>,
@@ -157,7 +242,7 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run<E: PushMetricExporter>(mut self, exporter: E) {
+    async fn run<E: MetricExport>(mut self, exporter: E) {
         let mut next = tokio::time::Instant::now() + self.interval;
         loop {
             tokio::select! {
@@ -170,13 +255,13 @@ impl Worker {
                     }
                     Some(Control::Shutdown { deadline, reply }) => {
                         let r = self.collect_and_export(&exporter, Some(deadline)).await;
-                        let _ = exporter.shutdown_with_timeout(Duration::from_secs(1));
-                        self.stats.maybe_report(Instant::now());
+                        exporter.shutdown();
+                        self.stats.final_report(Instant::now());
                         let _ = reply.send(r);
                         return;
                     }
                     None => {
-                        let _ = exporter.shutdown_with_timeout(Duration::from_secs(1));
+                        exporter.shutdown();
                         return;
                     }
                 },
@@ -189,7 +274,7 @@ impl Worker {
         }
     }
 
-    async fn collect_and_export<E: PushMetricExporter>(
+    async fn collect_and_export<E: MetricExport>(
         &self,
         exporter: &E,
         deadline: Option<Instant>,
@@ -205,8 +290,13 @@ impl Worker {
             .bound(exporter.export(&rm), self.timeout, deadline)
             .await
         {
-            Bounded::Done(Ok(())) => Ok(()),
-            Bounded::Done(Err(e)) => Err(self.stats.export_failed(points, &super::error_text(&e))),
+            Bounded::Done(Ok(None)) => Ok(()),
+            Bounded::Done(Ok(Some(r))) => {
+                self.stats.rejected(r.items, &r.reason);
+                Ok(())
+            }
+            Bounded::Done(Err(ExportError::Failed(e))) => Err(self.stats.export_failed(points, &e)),
+            Bounded::Done(Err(ExportError::Rejected(e))) => Err(self.stats.rejected(points, &e)),
             Bounded::Cut {
                 by_deadline,
                 after: limit,

@@ -59,6 +59,7 @@
 //! counted, whether observe built it or you did.
 
 pub(crate) mod batch;
+mod client;
 pub(crate) mod dropped;
 pub mod file;
 mod json;
@@ -67,13 +68,14 @@ mod metric;
 pub(crate) mod otlp;
 pub mod prometheus;
 pub(crate) mod record;
+mod retry;
 mod span;
 pub mod tail;
 pub(crate) mod tls;
 pub(crate) mod worker;
 
 pub use batch::BatchConfig;
-pub use dropped::{DropReason, Signal};
+pub use dropped::{DropReason, ExportStats, Signal};
 pub use log::LogPipeline;
 pub use metric::MetricPipeline;
 pub use otlp::{Compression, Protocol, DEFAULT_OTLP_TIMEOUT};
@@ -87,23 +89,31 @@ use std::time::Duration;
 
 /// `observe.telemetry.dropped`: telemetry items that never reached the receiver.
 pub use crate::signals::names::TELEMETRY_DROPPED;
+/// `observe.telemetry.export.retries`: export attempts made again after a retryable failure.
+pub use crate::signals::names::TELEMETRY_EXPORT_RETRIES;
 
 /// Default metric export interval (`OTEL_METRIC_EXPORT_INTERVAL`): 60 s.
 pub const DEFAULT_METRIC_INTERVAL: Duration = Duration::from_secs(60);
 /// Default metric export timeout (`OTEL_METRIC_EXPORT_TIMEOUT`): 30 s.
 pub const DEFAULT_METRIC_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Registers `observe.telemetry.dropped` on `meter`, reading `stats`.
-pub(crate) fn dropped_counter(meter: &Meter, stats: Vec<Arc<DropStats>>) -> ObservableCounter<u64> {
+/// Registers `observe.telemetry.dropped` and
+/// `observe.telemetry.export.retries` on `meter`, reading `stats`.
+pub(crate) fn dropped_counter(
+    meter: &Meter,
+    stats: Vec<Arc<DropStats>>,
+) -> [ObservableCounter<u64>; 2] {
     let row = crate::signals::names::row_of!(TELEMETRY_DROPPED);
-    meter
+    let of_signals = Arc::new(stats);
+    let all = Arc::clone(&of_signals);
+    let dropped = meter
         .u64_observable_counter(row.name)
         .with_description(row.description)
         .with_unit(row.unit)
         .with_callback(move |obs| {
-            for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
+            for signal in Signal::ALL {
                 let of_signal: Vec<&Arc<DropStats>> =
-                    stats.iter().filter(|s| s.signal == signal).collect();
+                    all.iter().filter(|s| s.signal == signal).collect();
                 if of_signal.is_empty() {
                     continue;
                 }
@@ -119,7 +129,27 @@ pub(crate) fn dropped_counter(meter: &Meter, stats: Vec<Arc<DropStats>>) -> Obse
                 }
             }
         })
-        .build()
+        .build();
+    let row = crate::signals::names::row_of!(TELEMETRY_EXPORT_RETRIES);
+    let retries = meter
+        .u64_observable_counter(row.name)
+        .with_description(row.description)
+        .with_unit(row.unit)
+        .with_callback(move |obs| {
+            for signal in Signal::ALL {
+                let mut any = false;
+                let mut n = 0;
+                for s in of_signals.iter().filter(|s| s.signal == signal) {
+                    any = true;
+                    n += s.retries().0;
+                }
+                if any {
+                    obs.observe(n, &[KeyValue::new("signal", signal.as_str())]);
+                }
+            }
+        })
+        .build();
+    [dropped, retries]
 }
 
 /// An SDK error as one line of text: the message itself, without the SDK's

@@ -1,5 +1,6 @@
-//! The OTLP exporters (opentelemetry-otlp) of one resolved destination: its
-//! transport, endpoint, headers and timeout. Which destination each signal
+//! One signal's resolved OTLP destination (its transport, endpoint,
+//! headers, timeout, compression and TLS) and the HTTP clients and headers
+//! [`OtlpClient`](super::client::OtlpClient) sends with. Which destination each signal
 //! has is decided at init, from the builder and the `OTEL_EXPORTER_OTLP_*`
 //! variables:
 //!
@@ -17,12 +18,8 @@
 
 use super::tls::TlsFiles;
 use crate::error::InitError;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
-use opentelemetry_sdk::metrics::Temporality;
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// OTLP transport.
@@ -127,150 +124,15 @@ impl OtlpTarget {
     }
 }
 
-/// Builds one signal's exporter from its builder: gRPC (tonic, with the
-/// headers as metadata) or HTTP/protobuf (observe's hyper client), both with
-/// the target's endpoint, timeout and compression, and TLS (rustls) for an
-/// `https://` endpoint. The builders of the three signals are different
-/// types with the same methods, hence a macro.
-macro_rules! build_exporter {
-    ($builder:expr, $t:expr, $last:expr) => {{
-        let t: &OtlpTarget = $t;
-        let https = t.is_https();
-        match t.protocol {
-            Protocol::Grpc => {
-                let b = $builder
-                    .with_tonic()
-                    .with_endpoint(t.endpoint.clone())
-                    .with_timeout(t.timeout)
-                    .with_metadata(metadata(&t.headers)?);
-                let b = match t.compression {
-                    Compression::Gzip => b.with_compression(opentelemetry_otlp::Compression::Gzip),
-                    Compression::None => b,
-                };
-                if https {
-                    b.with_tls_config(t.tls.tonic_config())
-                } else {
-                    b
-                }
-                .build()
-            }
-            Protocol::HttpProtobuf => {
-                let b = $builder
-                    .with_http()
-                    .with_endpoint(t.endpoint.clone())
-                    .with_timeout(t.timeout)
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_headers(header_map(&t.headers));
-                let b = match t.compression {
-                    Compression::Gzip => b.with_compression(opentelemetry_otlp::Compression::Gzip),
-                    Compression::None => b,
-                };
-                if https {
-                    b.with_http_client(Remembering::new(https_client(t)?, $last))
-                } else {
-                    b.with_http_client(Remembering::new(http_client(t.timeout), $last))
-                }
-                .build()
-            }
-        }
-        .map_err(|e| e.to_string())
-    }};
-}
-
-pub(crate) fn span_exporter(
-    t: &OtlpTarget,
-    last: &TransportError,
-) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    build_exporter!(opentelemetry_otlp::SpanExporter::builder(), t, last)
-}
-
-pub(crate) fn log_exporter(
-    t: &OtlpTarget,
-    last: &TransportError,
-) -> Result<opentelemetry_otlp::LogExporter, String> {
-    build_exporter!(opentelemetry_otlp::LogExporter::builder(), t, last)
-}
-
-pub(crate) fn metric_exporter(
-    t: &OtlpTarget,
-    temporality: Temporality,
-    last: &TransportError,
-) -> Result<opentelemetry_otlp::MetricExporter, String> {
-    build_exporter!(
-        opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality),
-        t,
-        last
-    )
-}
-
-/// The transport error of an OTLP/HTTP exporter's latest request, if it
-/// failed: opentelemetry-otlp reports every such failure as
-/// `network error` and drops the cause (a refused connection, an untrusted
-/// certificate), which is what the person reading the error needs.
-/// Written by the exporter's HTTP client, taken by the pipeline's drop
-/// accounting when it reports the failed export; both on the pipeline's
-/// own thread.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TransportError(Arc<Mutex<Option<String>>>);
-
-impl TransportError {
-    fn set(&self, e: Option<String>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = e;
-    }
-
-    /// The latest request's error, if it failed (and forgets it).
-    pub(crate) fn take(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-}
-
-/// An HTTP client that keeps its latest transport error in a
-/// [`TransportError`].
-#[derive(Debug)]
-struct Remembering<C> {
-    inner: C,
-    last: TransportError,
-}
-
-impl<C> Remembering<C> {
-    fn new(inner: C, last: &TransportError) -> Self {
-        Remembering {
-            inner,
-            last: last.clone(),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl<C: opentelemetry_http::HttpClient> opentelemetry_http::HttpClient for Remembering<C> {
-    async fn send_bytes(
-        &self,
-        request: http::Request<opentelemetry_http::Bytes>,
-    ) -> Result<http::Response<opentelemetry_http::Bytes>, opentelemetry_http::HttpError> {
-        let r = self.inner.send_bytes(request).await;
-        self.last.set(r.as_ref().err().map(|e| {
-            let mut text = e.to_string();
-            let mut source = e.source();
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }));
-        r
-    }
-}
-
 /// An async hyper client: it runs on the pipeline's own runtime (the
 /// blocking reqwest client must not run inside one).
-fn http_client(timeout: Duration) -> opentelemetry_http::hyper::HyperClient {
+pub(crate) fn http_client(timeout: Duration) -> opentelemetry_http::hyper::HyperClient {
     opentelemetry_http::hyper::HyperClient::with_default_connector(timeout, None)
 }
 
 /// The same over TLS, and only TLS: its connector refuses `http://`, so
 /// nothing meant for an `https://` endpoint is ever sent in clear text.
-fn https_client(
+pub(crate) fn https_client(
     t: &OtlpTarget,
 ) -> Result<
     opentelemetry_http::hyper::HyperClient<
@@ -292,13 +154,40 @@ fn https_client(
     ))
 }
 
-fn header_map(headers: &[(String, String)]) -> HashMap<String, String> {
-    headers.iter().cloned().collect()
+/// The headers of every OTLP/HTTP request: the configured ones, then the
+/// content type, encoding and user agent (which the configured ones cannot
+/// replace).
+pub(crate) fn http_headers(
+    headers: &[(String, String)],
+    gzip: bool,
+    user_agent: &'static str,
+) -> Result<http::HeaderMap, String> {
+    use http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
+    let mut map = http::HeaderMap::new();
+    for (k, v) in headers {
+        let name = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("{k:?} is not a valid HTTP header name"))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| format!("the value of {k:?} is not a valid HTTP header value"))?;
+        map.append(name, value);
+    }
+    map.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-protobuf"),
+    );
+    if gzip {
+        map.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    } else {
+        map.remove(CONTENT_ENCODING);
+    }
+    map.insert(USER_AGENT, HeaderValue::from_static(user_agent));
+    Ok(map)
 }
 
-fn metadata(
+/// The configured headers as gRPC metadata.
+pub(crate) fn metadata(
     headers: &[(String, String)],
-) -> Result<opentelemetry_otlp::tonic_types::metadata::MetadataMap, String> {
+) -> Result<tonic::metadata::MetadataMap, String> {
     let mut map = http::HeaderMap::new();
     for (k, v) in headers {
         let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
@@ -307,5 +196,5 @@ fn metadata(
             .map_err(|_| format!("the value of {k:?} is not a valid gRPC metadata value"))?;
         map.append(name, value);
     }
-    Ok(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map))
+    Ok(tonic::metadata::MetadataMap::from_headers(map))
 }

@@ -1,13 +1,23 @@
 //! [`SpanPipeline`]: ended spans into a bounded queue, exported in
 //! batches on the pipeline's own thread.
 
-use super::batch::{queue_pipeline, BatchConfig, Export, PipelineControl, Queue};
-use super::dropped::{DropReason, Signal};
+use super::batch::{
+    queue_pipeline, BatchConfig, Export, ExportError, PipelineControl, Queue, Rejected,
+};
+use super::client::OtlpClient;
+use super::dropped::{DropReason, DropStats, Signal};
+use super::otlp::OtlpTarget;
 use crate::error::InitError;
 use opentelemetry::Context;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use opentelemetry_sdk::Resource;
+use prost::Message as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,14 +52,33 @@ queue_pipeline!(
     SpanExport
 );
 
+impl SpanPipeline {
+    /// The pipeline into one OTLP destination, with observe's client.
+    pub(crate) fn otlp(target: OtlpTarget, config: BatchConfig) -> Result<Self, InitError> {
+        let stats = Arc::new(DropStats::new(Signal::Traces));
+        stats.set_destination(target.describe());
+        let counting = Arc::clone(&stats);
+        let queue = Queue::start_counting(stats, config, move || {
+            Ok(OtlpSpans {
+                client: OtlpClient::new(&target, Signal::Traces, counting)?,
+                resource: ResourceAttributesWithSchema::default(),
+            })
+        })?;
+        Ok(SpanPipeline {
+            queue: Arc::new(queue),
+        })
+    }
+}
+
 struct SpanExport<E>(E);
 
 impl<E: SpanExporter + 'static> Export<SpanData> for SpanExport<E> {
-    async fn export(&mut self, batch: Vec<SpanData>) -> Result<(), String> {
+    async fn export(&mut self, batch: Vec<SpanData>) -> Result<Option<Rejected>, ExportError> {
         self.0
             .export(batch)
             .await
-            .map_err(|e| super::error_text(&e))
+            .map(|()| None)
+            .map_err(|e| ExportError::Failed(super::error_text(&e)))
     }
 
     fn set_resource(&mut self, resource: &Resource) {
@@ -59,6 +88,32 @@ impl<E: SpanExporter + 'static> Export<SpanData> for SpanExport<E> {
     fn shutdown(&mut self) {
         let _ = self.0.shutdown_with_timeout(Duration::from_secs(1));
     }
+}
+
+/// Spans to OTLP: moved (not copied) into opentelemetry-proto's
+/// `ResourceSpans`, encoded once.
+struct OtlpSpans {
+    client: OtlpClient,
+    resource: ResourceAttributesWithSchema,
+}
+
+impl Export<SpanData> for OtlpSpans {
+    async fn export(&mut self, batch: Vec<SpanData>) -> Result<Option<Rejected>, ExportError> {
+        let items = batch.len() as u64;
+        let body = ExportTraceServiceRequest {
+            resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
+        }
+        .encode_to_vec();
+        self.client
+            .export::<ExportTraceServiceResponse>(body, items)
+            .await
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = resource.into();
+    }
+
+    fn shutdown(&mut self) {}
 }
 
 impl SpanProcessor for SpanPipeline {

@@ -128,10 +128,8 @@ impl TlsFiles {
     }
 
     /// tonic's TLS configuration for OTLP/gRPC.
-    pub(crate) fn tonic_config(
-        &self,
-    ) -> opentelemetry_otlp::tonic_types::transport::ClientTlsConfig {
-        use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
+    pub(crate) fn tonic_config(&self) -> tonic::transport::ClientTlsConfig {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
         let mut c = ClientTlsConfig::new();
         c = match &self.ca {
             Some(ca) => c.ca_certificate(Certificate::from_pem(&ca.bytes)),

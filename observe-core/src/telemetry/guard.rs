@@ -33,7 +33,7 @@ pub struct TelemetryGuard {
     pipelines: Vec<Arc<dyn PipelineControl>>,
     foreign_log_processors: bool,
     foreign_metric_readers: bool,
-    _dropped_counter: Option<ObservableCounter<u64>>,
+    _dropped_counter: Option<[ObservableCounter<u64>; 2]>,
     _tail_instruments: Option<TailInstruments>,
     meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
@@ -53,7 +53,7 @@ pub(super) struct GuardParts {
     pub(super) pipelines: Vec<Arc<dyn PipelineControl>>,
     pub(super) foreign_log_processors: bool,
     pub(super) foreign_metric_readers: bool,
-    pub(super) dropped_counter: Option<ObservableCounter<u64>>,
+    pub(super) dropped_counter: Option<[ObservableCounter<u64>; 2]>,
     pub(super) tail_instruments: Option<TailInstruments>,
     pub(super) meter_provider: Option<SdkMeterProvider>,
     pub(super) logger_provider: Option<SdkLoggerProvider>,
@@ -143,6 +143,27 @@ impl TelemetryGuard {
     /// A tracer of that provider, for code that uses the OpenTelemetry API directly.
     pub fn tracer(&self, name: &'static str) -> Option<opentelemetry_sdk::trace::SdkTracer> {
         self.tracer_provider.as_ref().map(|tp| tp.tracer(name))
+    }
+
+    /// What observe's pipelines of `signal` dropped, by reason, and how
+    /// often they retried an export, so far.
+    ///
+    /// ```
+    /// use observe_core::export::Signal;
+    /// let (_dispatch, guard) = observe_core::Telemetry::builder("checkout")
+    ///     .build()?
+    ///     .into_parts();
+    /// let traces = guard.export_stats(Signal::Traces);
+    /// assert_eq!(traces.dropped(), 0);
+    /// assert_eq!(traces.retries, 0);
+    /// # Ok::<(), observe_core::InitError>(())
+    /// ```
+    pub fn export_stats(&self, signal: crate::export::Signal) -> crate::export::ExportStats {
+        let mut stats = crate::export::ExportStats::default();
+        for p in self.pipelines.iter().filter(|p| p.stats().signal == signal) {
+            stats.add(&p.stats());
+        }
+        stats
     }
 
     /// Writes everything recorded so far (spans, records, metrics, lines)

@@ -20,7 +20,6 @@ use super::resource::{self, Declared};
 use crate::error::InitError;
 use crate::export::batch::PipelineControl;
 use crate::export::file::{FileLogExporter, FileSpanExporter};
-use crate::export::otlp::TransportError;
 use crate::export::prometheus::{PrometheusExporter, ServerHandle};
 use crate::export::tail::{TailCounters, TailInstruments, TailSampling};
 use crate::export::{
@@ -80,7 +79,7 @@ struct Traces {
 struct Metrics {
     provider: Option<SdkMeterProvider>,
     server: Option<ServerHandle>,
-    dropped_counter: Option<ObservableCounter<u64>>,
+    dropped_counter: Option<[ObservableCounter<u64>; 2]>,
     tail_instruments: Option<TailInstruments>,
     instruments: Option<Instruments>,
     signals: Option<Arc<Signals>>,
@@ -306,14 +305,7 @@ impl TelemetryBuilder {
             .unwrap_or_else(|| BatchConfig::logs().with_env("OTEL_BLRP", lookup));
         match dest.first() {
             Some(Destination::Otlp(t)) => {
-                let t = t.clone();
-                let (destination, transport) = (t.describe(), TransportError::default());
-                let last = transport.clone();
-                let p = SpanPipeline::with_exporter_factory(
-                    move || crate::export::otlp::span_exporter(&t, &last),
-                    trace_cfg,
-                )?;
-                p.pipeline().stats().set_destination(destination, transport);
+                let p = SpanPipeline::otlp(t.clone(), trace_cfg)?;
                 self.add_span_pipeline(p);
             }
             Some(Destination::Default) => {
@@ -326,14 +318,7 @@ impl TelemetryBuilder {
         }
         match dest.get(1) {
             Some(Destination::Otlp(t)) => {
-                let t = t.clone();
-                let (destination, transport) = (t.describe(), TransportError::default());
-                let last = transport.clone();
-                let p = LogPipeline::with_exporter_factory(
-                    move || crate::export::otlp::log_exporter(&t, &last),
-                    log_cfg,
-                )?;
-                p.pipeline().stats().set_destination(destination, transport);
+                let p = LogPipeline::otlp(t.clone(), log_cfg)?;
                 self.add_log_pipeline(p);
             }
             Some(Destination::Default) => {
@@ -345,9 +330,6 @@ impl TelemetryBuilder {
             _ => {}
         }
         if let Some(Destination::Otlp(t)) = dest.get(2) {
-            let t = t.clone();
-            let (destination, transport) = (t.describe(), TransportError::default());
-            let last = transport.clone();
             let temporality = otlp::temporality(lookup);
             let interval = self
                 .metric_interval
@@ -355,13 +337,7 @@ impl TelemetryBuilder {
                 .unwrap_or(DEFAULT_METRIC_INTERVAL);
             let timeout =
                 millis(lookup, "OTEL_METRIC_EXPORT_TIMEOUT").unwrap_or(DEFAULT_METRIC_TIMEOUT);
-            let r = MetricPipeline::with_exporter_factory(
-                move || crate::export::otlp::metric_exporter(&t, temporality, &last),
-                temporality,
-                interval,
-                timeout,
-            )?;
-            r.pipeline().stats().set_destination(destination, transport);
+            let r = MetricPipeline::otlp(t.clone(), temporality, interval, timeout)?;
             self.pipelines.push(r.pipeline());
             self.meter_hooks.push(Box::new(move |b| b.with_reader(r)));
         }

@@ -53,6 +53,8 @@ pub const LOGS_DROPPED: &str = "observe.logs.dropped";
 pub const LOGS_BUFFERED: &str = "observe.logs.buffered";
 /// Telemetry items that never reached the receiver (`signal`, `reason`).
 pub const TELEMETRY_DROPPED: &str = "observe.telemetry.dropped";
+/// OTLP export attempts made again after a retryable failure (`signal`).
+pub const TELEMETRY_EXPORT_RETRIES: &str = "observe.telemetry.export.retries";
 /// Traces decided by the tail sampler (`decision`).
 pub const TAIL_SAMPLING_TRACES: &str = "observe.tail_sampling.traces";
 /// Spans forwarded or dropped by the tail sampler (`decision`).
@@ -169,6 +171,7 @@ pub const ALL: &[Instrument] = &[
     row(LOGS_DROPPED, Counter, "{line}", "Log lines not written, by reason."),
     row(LOGS_BUFFERED, Counter, "{line}", "Sampled-out lines held in a request's buffer, by outcome."),
     row(TELEMETRY_DROPPED, Counter, "{item}", "Spans, log records and metric points that never reached the receiver, by signal and reason."),
+    row(TELEMETRY_EXPORT_RETRIES, Counter, "{retry}", "OTLP export attempts made again after a retryable failure (receiver unavailable or throttling), by signal."),
     row(TAIL_SAMPLING_TRACES, Counter, "{trace}", "Traces decided by the tail sampler, by decision."),
     row(TAIL_SAMPLING_SPANS, Counter, "{span}", "Spans forwarded or dropped by the tail sampler (late ones included)."),
     row(TAIL_SAMPLING_DECISIONS, Counter, "{trace}", "Traces decided, by the policy that kept them (the first that sampled them), or `none` for the ones no policy sampled."),
@@ -253,6 +256,10 @@ mod tests {
         assert_eq!(
             p(TELEMETRY_DROPPED).as_deref(),
             Some("observe_telemetry_dropped_total")
+        );
+        assert_eq!(
+            p(TELEMETRY_EXPORT_RETRIES).as_deref(),
+            Some("observe_telemetry_export_retries_total")
         );
         assert_eq!(
             p(RPC_SERVER_CALL_DURATION).as_deref(),
