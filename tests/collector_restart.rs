@@ -296,6 +296,9 @@ fn collector_restart_refusal_and_loss_under_sustained_load() {
             traces_after.export_failed > 0 && logs_after.export_failed > 0,
             "the refusal outlasted the export timeout: {traces_after:?} {logs_after:?}"
         );
+        for (_, line) in lines.dropped_lines() {
+            eprintln!("refusal: said {line}");
+        }
         let refusal_retries = during.retries - traces.retries;
         assert!(
             refusal_retries >= 3,

@@ -150,6 +150,7 @@ fn a_receiver_that_is_down_is_counted_and_said_not_waited_for() {
         vec![
             ("export_failed".to_owned(), 10.0),
             ("queue_full".to_owned(), 0.0),
+            ("rejected".to_owned(), 0.0),
             ("shutdown_timeout".to_owned(), 0.0),
         ]
     );

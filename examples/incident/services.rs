@@ -540,11 +540,19 @@ pub(crate) struct Telemetry {
     pub(crate) metric_interval: Duration,
     /// observe's in-process tail sampler in the Rust services.
     pub(crate) in_process_tail_sampling: bool,
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT` (retries included), when not the default 10 s.
+    pub(crate) otlp_timeout: Option<Duration>,
 }
 
 impl Telemetry {
     fn vars(&self, service: &str) -> Vec<(String, String)> {
-        vec![
+        let timeout = self.otlp_timeout.map(|t| {
+            (
+                "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned(),
+                t.as_millis().to_string(),
+            )
+        });
+        let mut vars = vec![
             ("OTEL_SERVICE_NAME".into(), service.into()),
             (
                 "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
@@ -566,7 +574,9 @@ impl Telemetry {
                 "OBSERVE_PSEUDONYM_KEY".into(),
                 "incident-stack-pseudonym-key".into(),
             ),
-        ]
+        ];
+        vars.extend(timeout);
+        vars
     }
 }
 

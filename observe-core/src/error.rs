@@ -115,6 +115,17 @@ pub enum InitError {
         /// The one that is missing.
         missing: String,
     },
+    /// A variable set to a value observe does not accept (a batch size, a
+    /// delay, a temporality, a propagator, a limit, a log level).
+    #[error("{variable} = {value:?} is not valid: use {accepted}")]
+    InvalidVariable {
+        /// The variable.
+        variable: String,
+        /// The rejected value.
+        value: String,
+        /// What it accepts.
+        accepted: String,
+    },
     /// A boolean variable (`OTEL_EXPORTER_OTLP_INSECURE`, ...) that is neither `true` nor `false`.
     #[error("{variable} = {value:?} is not a boolean: use \"true\" or \"false\"")]
     InvalidBool {

@@ -17,6 +17,7 @@ use http::HeaderMap;
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceFlags, TraceId, TraceState as OtelTraceState,
 };
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// `traceparent`.
@@ -41,16 +42,57 @@ pub struct Extracted {
 /// `traceparent` yields no parent (a new trace) and drops `tracestate`;
 /// baggage is independent of it. Work is bounded by the parsers' limits.
 pub fn extract(headers: &HeaderMap) -> Extracted {
-    let parsed = w3c::parse_trace_context(
-        headers
-            .get_all(TRACEPARENT)
-            .iter()
-            .map(HeaderValue::as_bytes),
-        headers
-            .get_all(TRACESTATE)
-            .iter()
-            .map(HeaderValue::as_bytes),
-    );
+    let enabled = PROPAGATORS.load(Ordering::Relaxed);
+    if enabled == ALL {
+        extract_enabled(headers, true, true)
+    } else {
+        extract_enabled(
+            headers,
+            enabled & TRACE_CONTEXT != 0,
+            enabled & BAGGAGE_BIT != 0,
+        )
+    }
+}
+
+/// Which propagators `OTEL_PROPAGATORS` enabled (process-wide; both by default).
+static PROPAGATORS: AtomicU8 = AtomicU8::new(ALL);
+const TRACE_CONTEXT: u8 = 1;
+const BAGGAGE_BIT: u8 = 2;
+const ALL: u8 = TRACE_CONTEXT | BAGGAGE_BIT;
+
+/// Whether `traceparent`/`tracestate` and `baggage` are read and written.
+pub(crate) fn enabled() -> (bool, bool) {
+    let bits = PROPAGATORS.load(Ordering::Relaxed);
+    (bits & TRACE_CONTEXT != 0, bits & BAGGAGE_BIT != 0)
+}
+
+/// Enables or disables reading and writing `traceparent`/`tracestate` and
+/// `baggage`, for the whole process (`OTEL_PROPAGATORS`, read at init).
+pub(crate) fn set_propagators(trace_context: bool, baggage: bool) {
+    let bits =
+        if trace_context { TRACE_CONTEXT } else { 0 } | if baggage { BAGGAGE_BIT } else { 0 };
+    PROPAGATORS.store(bits, Ordering::Relaxed);
+}
+
+fn extract_enabled(headers: &HeaderMap, trace_context: bool, baggage: bool) -> Extracted {
+    if !trace_context && !baggage {
+        return Extracted::default();
+    }
+    let parsed = if !trace_context {
+        Err(())
+    } else {
+        w3c::parse_trace_context(
+            headers
+                .get_all(TRACEPARENT)
+                .iter()
+                .map(HeaderValue::as_bytes),
+            headers
+                .get_all(TRACESTATE)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        )
+        .map_err(|_| ())
+    };
     let (parent, tracestate) = match parsed {
         Ok((tp, ts)) => (
             Some(SpanContext::new(
@@ -64,7 +106,7 @@ pub fn extract(headers: &HeaderMap) -> Extracted {
         ),
         Err(_) => (None, None),
     };
-    let baggage = if headers.contains_key(BAGGAGE) {
+    let baggage = if baggage && headers.contains_key(BAGGAGE) {
         let b = Baggage::parse_headers(headers.get_all(BAGGAGE).iter().map(HeaderValue::as_bytes));
         (!b.is_empty()).then_some(b)
     } else {
@@ -135,18 +177,24 @@ pub fn inject_current(headers: &mut HeaderMap) {
 }
 
 fn write_context(h: &SpanHandle<'_>, headers: &mut HeaderMap) {
-    if let Some(v) = traceparent_value(h.ids_hex(), h.flags()) {
-        headers.insert(TRACEPARENT, v);
+    let enabled = PROPAGATORS.load(Ordering::Relaxed);
+    let trace_context = enabled & TRACE_CONTEXT != 0;
+    if trace_context {
+        if let Some(v) = traceparent_value(h.ids_hex(), h.flags()) {
+            headers.insert(TRACEPARENT, v);
+        }
+        headers.remove(TRACESTATE);
     }
-    headers.remove(TRACESTATE);
-    headers.remove(BAGGAGE);
+    if enabled & BAGGAGE_BIT != 0 {
+        headers.remove(BAGGAGE);
+    }
     if let Some(p) = h.propagated() {
-        if let Some(ts) = p.tracestate.as_deref() {
+        if let Some(ts) = p.tracestate.as_deref().filter(|_| trace_context) {
             if let Ok(v) = HeaderValue::from_str(ts) {
                 headers.insert(TRACESTATE, v);
             }
         }
-        if let Some(b) = p.baggage.as_deref() {
+        if let Some(b) = p.baggage.as_deref().filter(|_| enabled & BAGGAGE_BIT != 0) {
             if let Ok(v) = HeaderValue::from_str(b) {
                 headers.insert(BAGGAGE, v);
             }

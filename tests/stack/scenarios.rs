@@ -99,6 +99,9 @@ pub(crate) async fn collector_down() -> Result<(), BoxError> {
         otlp_endpoint: format!("http://127.0.0.1:{closed}"),
         metric_interval: Duration::from_millis(500),
         in_process_tail_sampling: false,
+        // Refused connections are retried until the export timeout: 1 s
+        // here, so that every batch is counted within the wait below.
+        otlp_timeout: Some(Duration::from_secs(1)),
     };
     let mut svcs = Services::start(&telemetry, bank_addr, dir.path())?;
     let client = services::client();
@@ -612,6 +615,7 @@ async fn tail_run(in_process: bool) -> Result<Stored, BoxError> {
         otlp_endpoint: collector.otlp_http_url(),
         metric_interval: Duration::from_secs(5),
         in_process_tail_sampling: in_process,
+        otlp_timeout: None,
     };
     let mut svcs = Services::start(&telemetry, bank_addr, dir.path())?;
     let queue = Arc::new(std::sync::Mutex::new(tail_orders()));

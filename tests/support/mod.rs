@@ -437,6 +437,21 @@ impl Receiver {
             .clone()
     }
 
+    /// Every trace export request received, as sent.
+    pub fn trace_requests(&self) -> Vec<ExportTraceServiceRequest> {
+        self.store.lock().traces.clone()
+    }
+
+    /// Every log export request received, as sent.
+    pub fn log_requests(&self) -> Vec<ExportLogsServiceRequest> {
+        self.store.lock().logs.clone()
+    }
+
+    /// Every metric export request received, as sent.
+    pub fn metric_requests(&self) -> Vec<ExportMetricsServiceRequest> {
+        self.store.lock().metrics.clone()
+    }
+
     /// Number of export requests per signal: (traces, logs, metrics).
     pub fn requests(&self) -> (usize, usize, usize) {
         let i = self.store.lock();

@@ -130,6 +130,7 @@ impl Tracer for BridgeTracer {
 #[derive(Debug)]
 pub(crate) struct BridgePropagator {
     both: TextMapCompositePropagator,
+    trace_context: TraceContextPropagator,
     baggage: BaggagePropagator,
 }
 
@@ -140,7 +141,18 @@ impl BridgePropagator {
                 Box::new(TraceContextPropagator::new()),
                 Box::new(BaggagePropagator::new()),
             ]),
+            trace_context: TraceContextPropagator::new(),
             baggage: BaggagePropagator::new(),
+        }
+    }
+
+    /// The SDK propagators `OTEL_PROPAGATORS` enabled.
+    fn sdk(&self) -> Option<&dyn TextMapPropagator> {
+        match crate::propagation::enabled() {
+            (true, true) => Some(&self.both),
+            (true, false) => Some(&self.trace_context),
+            (false, true) => Some(&self.baggage),
+            (false, false) => None,
         }
     }
 }
@@ -152,25 +164,36 @@ impl TextMapPropagator for BridgePropagator {
     /// SDK's W3C propagators on `cx`.
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
         let Some(p) = observe_parent(cx) else {
-            return self.both.inject_context(cx, injector);
+            if let Some(sdk) = self.sdk() {
+                sdk.inject_context(cx, injector);
+            }
+            return;
         };
-        injector.set(
-            "traceparent",
-            String::from_utf8_lossy(&p.traceparent).into_owned(),
-        );
+        let (trace_context, baggage) = crate::propagation::enabled();
         let propagated = p.propagated.as_deref();
-        if let Some(ts) = propagated.and_then(|p| p.tracestate.as_deref()) {
-            injector.set("tracestate", ts.to_owned());
+        if trace_context {
+            injector.set(
+                "traceparent",
+                String::from_utf8_lossy(&p.traceparent).into_owned(),
+            );
+            if let Some(ts) = propagated.and_then(|p| p.tracestate.as_deref()) {
+                injector.set("tracestate", ts.to_owned());
+            }
         }
-        if !cx.baggage().is_empty() {
-            self.baggage.inject_context(cx, injector);
-        } else if let Some(b) = propagated.and_then(|p| p.baggage.as_deref()) {
-            injector.set("baggage", b.to_owned());
+        if baggage {
+            if !cx.baggage().is_empty() {
+                self.baggage.inject_context(cx, injector);
+            } else if let Some(b) = propagated.and_then(|p| p.baggage.as_deref()) {
+                injector.set("baggage", b.to_owned());
+            }
         }
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        self.both.extract_with_context(cx, extractor)
+        match self.sdk() {
+            Some(sdk) => sdk.extract_with_context(cx, extractor),
+            None => cx.clone(),
+        }
     }
 
     fn fields(&self) -> FieldIter<'_> {

@@ -87,28 +87,6 @@ impl BatchConfig {
         self.export_timeout = d.max(Duration::from_millis(1));
         self
     }
-
-    /// Reads `{prefix}_SCHEDULE_DELAY`, `_MAX_QUEUE_SIZE`,
-    /// `_MAX_EXPORT_BATCH_SIZE`, `_EXPORT_TIMEOUT` (milliseconds and counts);
-    /// unparsable values keep the default.
-    pub(crate) fn with_env(mut self, prefix: &str, var: &dyn Fn(&str) -> Option<String>) -> Self {
-        let num = |name: &str| {
-            var(&format!("{prefix}_{name}")).and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        if let Some(n) = num("MAX_QUEUE_SIZE") {
-            self = self.max_queue_size(usize::try_from(n).unwrap_or(usize::MAX));
-        }
-        if let Some(n) = num("MAX_EXPORT_BATCH_SIZE") {
-            self = self.max_export_batch_size(usize::try_from(n).unwrap_or(usize::MAX));
-        }
-        if let Some(ms) = num("SCHEDULE_DELAY") {
-            self = self.scheduled_delay(Duration::from_millis(ms));
-        }
-        if let Some(ms) = num("EXPORT_TIMEOUT") {
-            self = self.export_timeout(Duration::from_millis(ms));
-        }
-        self
-    }
 }
 
 /// The constructors and accessors of a pipeline type over a [`Queue`]:

@@ -6,7 +6,7 @@
 //! meter reads the totals into `observe.telemetry.dropped`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tracing::dispatcher::WeakDispatch;
@@ -120,6 +120,15 @@ impl ExportStats {
         self.retry_wait += wait;
         self.recent_retry_waits.extend(recent);
     }
+}
+
+/// `OTEL_LOG_LEVEL` is `error` or `none`: no `telemetry_dropped` lines
+/// (process-wide; the counts are still kept and exported).
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences (or not) observe's `telemetry_dropped` lines, process-wide.
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
 }
 
 /// Shortest time between two `telemetry_dropped` lines of one pipeline.
@@ -275,6 +284,9 @@ impl DropStats {
         rep.totals = totals;
         rep.last = Some(now);
         drop(rep);
+        if QUIET.load(Ordering::Relaxed) {
+            return;
+        }
         let last_error = self
             .last_error
             .lock()
@@ -371,6 +383,11 @@ mod tests {
         );
         assert_eq!(s.get(DropReason::Rejected), 5);
         s.maybe_report(t0 + Duration::from_secs(122));
+        let last: serde_json::Value =
+            serde_json::from_str(sink.lines().last().expect("a third line")).expect("json");
+        assert_eq!(last["rejected"], 5);
+        assert_eq!(last["export_failed"], 0);
+        assert_eq!(last["last_error"], text);
         // Shutdown's report is not held back by the minute.
         s.add(DropReason::QueueFull, 1);
         s.maybe_report(t0 + Duration::from_secs(123));
@@ -379,11 +396,6 @@ mod tests {
         assert_eq!(sink.lines().len(), 4);
         s.final_report(t0 + Duration::from_secs(125));
         assert_eq!(sink.lines().len(), 4, "nothing new, nothing said");
-        let last: serde_json::Value =
-            serde_json::from_str(sink.lines().last().expect("a third line")).expect("json");
-        assert_eq!(last["rejected"], 5);
-        assert_eq!(last["export_failed"], 0);
-        assert_eq!(last["last_error"], text);
     }
 
     #[test]

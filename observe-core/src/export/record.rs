@@ -3,6 +3,7 @@
 //! message and fields.
 
 use crate::intern::Interner;
+use crate::telemetry::vars::Limits;
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
 use opentelemetry::Key;
@@ -29,8 +30,8 @@ fn severity(l: Level) -> (Severity, &'static str) {
 /// record: a log store then finds a record by its request's fields
 /// (`order_id`) as the JSON line is found. Strings, integers, floats and
 /// booleans keep their type; anything else is its JSON text.
-fn span_fields_as_attributes(tail: &[u8], rec: &mut SdkLogRecord) {
-    if tail.len() < 2 {
+fn span_fields_as_attributes(tail: &[u8], rec: &mut SdkLogRecord, room: &mut usize, cap: usize) {
+    if tail.len() < 2 || *room == 0 {
         return;
     }
     let mut object = Vec::with_capacity(tail.len() + 1);
@@ -50,7 +51,26 @@ fn span_fields_as_attributes(tail: &[u8], rec: &mut SdkLogRecord) {
             },
             other => AnyValue::from(other.to_string()),
         };
-        rec.add_attribute(Key::from(k), value);
+        if *room == 0 {
+            return;
+        }
+        *room -= 1;
+        rec.add_attribute(Key::from(k), limited(value, cap));
+    }
+}
+
+/// A string value cut to `cap` bytes at a character boundary.
+fn limited(v: AnyValue, cap: usize) -> AnyValue {
+    match v {
+        AnyValue::String(s) if s.as_str().len() > cap => {
+            let s = s.as_str();
+            let mut i = cap;
+            while !s.is_char_boundary(i) {
+                i -= 1;
+            }
+            AnyValue::from(s[..i].to_owned())
+        }
+        other => other,
     }
 }
 
@@ -69,6 +89,8 @@ pub(crate) struct Record<'a, A> {
     pub(crate) trace: Option<(u128, u64, u8)>,
     /// The enclosing spans' fields as the line has them (`,"k":v,...`).
     pub(crate) span_fields: &'a [u8],
+    /// `OTEL_LOGRECORD_ATTRIBUTE_*` / `OTEL_ATTRIBUTE_*`.
+    pub(crate) limits: Limits,
 }
 
 /// Emits `r` through `logger` (on the calling thread: the log processors
@@ -90,11 +112,19 @@ where
     if let Some(body) = r.message {
         rec.set_body(AnyValue::from(body));
     }
-    rec.add_attributes(r.attributes);
+    let cap = r.limits.value_len.unwrap_or(usize::MAX);
+    let mut room = r.limits.count;
+    for (k, v) in r.attributes {
+        if room == 0 {
+            break;
+        }
+        room -= 1;
+        rec.add_attribute(k, limited(v, cap));
+    }
     // The enclosing spans' fields, as in the line (an event field of the
     // same name was kept instead).
-    span_fields_as_attributes(r.span_fields, &mut rec);
-    if r.inferred {
+    span_fields_as_attributes(r.span_fields, &mut rec, &mut room, cap);
+    if r.inferred && room > 0 {
         rec.add_attribute("event_inferred", true);
     }
     if let Some((t, s, f)) = r.trace {

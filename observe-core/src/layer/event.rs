@@ -202,6 +202,7 @@ impl TelemetryLayer {
                         inferred: !named,
                         trace: found.trace,
                         span_fields: &b.tail[found.span_fields.clone()],
+                        limits: sh.log_limits,
                     },
                 );
             }

@@ -4,7 +4,9 @@
 use super::span_state::{SpanRecord, SpanState};
 use super::{Clock, Shared};
 use crate::classify::RequestState;
+use crate::telemetry::vars::Limits;
 use opentelemetry::trace::{SpanId, Status};
+use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use std::time::SystemTime;
 
@@ -25,7 +27,8 @@ impl Shared {
         };
         // One processor (the common case) gets the span built in its
         // call's argument, without going through `export`'s fan-out.
-        let data = |rec| span_data(state, rec, end_time);
+        let limits = self.span_limits;
+        let data = |rec| span_data(state, rec, end_time, limits);
         match trace.processors.as_slice() {
             [only] => only.on_end(data(rec)),
             _ => self.export(data(rec)),
@@ -42,7 +45,7 @@ impl Shared {
         self.end_request(state);
         self.traces.as_ref()?;
         let rec = state.record.take()?;
-        Some(span_data(state, rec, self.clock.at(end)))
+        Some(span_data(state, rec, self.clock.at(end), self.span_limits))
     }
 
     /// A failed span fails its request; a local root ends it.
@@ -89,7 +92,7 @@ impl Shared {
 
 /// The export data of a recorded span (its record moves into it whole).
 #[inline(always)]
-fn span_data(state: &SpanState, rec: SpanRecord, end_time: SystemTime) -> SpanData {
+fn span_data(state: &SpanState, rec: SpanRecord, end_time: SystemTime, limits: Limits) -> SpanData {
     let SpanRecord {
         name,
         kind,
@@ -101,6 +104,7 @@ fn span_data(state: &SpanState, rec: SpanRecord, end_time: SystemTime) -> SpanDa
         links,
         status,
     } = rec;
+    let (attributes, dropped_attributes_count) = limited(attributes, limits);
     let mut span_events = SpanEvents::default();
     span_events.events = events;
     let mut span_links = SpanLinks::default();
@@ -114,10 +118,37 @@ fn span_data(state: &SpanState, rec: SpanRecord, end_time: SystemTime) -> SpanDa
         start_time: start,
         end_time,
         attributes,
-        dropped_attributes_count: 0,
+        dropped_attributes_count,
         events: span_events,
         links: span_links,
         status,
         instrumentation_scope: crate::scope::instrumentation_scope(),
     }
+}
+
+/// The span's attributes within `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` (the first
+/// ones kept, the rest counted) and `_VALUE_LENGTH_LIMIT` (string values cut
+/// at a character boundary; checked only when a limit is set).
+#[inline]
+fn limited(mut attributes: Vec<KeyValue>, limits: Limits) -> (Vec<KeyValue>, u32) {
+    let mut dropped = 0;
+    if attributes.len() > limits.count {
+        dropped = u32::try_from(attributes.len() - limits.count).unwrap_or(u32::MAX);
+        attributes.truncate(limits.count);
+    }
+    if let Some(cap) = limits.value_len {
+        for kv in &mut attributes {
+            if let Value::String(s) = &kv.value {
+                let s = s.as_str();
+                if s.len() > cap {
+                    let mut i = cap;
+                    while !s.is_char_boundary(i) {
+                        i -= 1;
+                    }
+                    kv.value = Value::String(s[..i].to_owned().into());
+                }
+            }
+        }
+    }
+    (attributes, dropped)
 }

@@ -10,6 +10,7 @@ use crate::log::sampling::{LogSampling, SamplingState};
 use crate::log::writer::LineSink;
 use crate::metrics::Instruments;
 use crate::sampler::HeadSampler;
+use crate::telemetry::vars::Limits;
 use opentelemetry_sdk::logs::SdkLogger;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use std::fmt;
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) sink: Arc<dyn LineSink>,
     pub(crate) clock: Clock,
     pub(crate) value_cap: usize,
+    pub(crate) span_limits: Limits,
+    pub(crate) log_limits: Limits,
     pub(crate) redactor: Redactor,
     pub(crate) traces: Option<TracePipeline>,
     pub(crate) otel_logs: Option<SdkLogger>,
@@ -54,6 +57,8 @@ pub(crate) struct SharedParts {
     pub(crate) sink: Arc<dyn LineSink>,
     pub(crate) clock: Clock,
     pub(crate) value_cap: usize,
+    pub(crate) span_limits: Limits,
+    pub(crate) log_limits: Limits,
     pub(crate) redactor: Redactor,
     pub(crate) traces: Option<TracePipeline>,
     pub(crate) otel_logs: Option<SdkLogger>,
@@ -72,6 +77,8 @@ impl Shared {
             sink: p.sink,
             clock: p.clock,
             value_cap: p.value_cap,
+            span_limits: p.span_limits,
+            log_limits: p.log_limits,
             redactor: p.redactor,
             traces: p.traces,
             otel_logs: p.otel_logs,

@@ -6,7 +6,6 @@ use crate::error::InitError;
 use crate::hex::percent_decode;
 use opentelemetry::KeyValue;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Where configuration variables come from: the process environment, or a
 /// lookup function given to the builder.
@@ -20,14 +19,6 @@ pub(crate) fn read_var(env: Option<&EnvLookup>, name: &str) -> Option<String> {
         None => std::env::var(name).ok(),
     };
     v.filter(|s| !s.trim().is_empty())
-}
-
-/// A positive number of milliseconds (`OTEL_METRIC_EXPORT_INTERVAL`, ...).
-pub(crate) fn millis(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<Duration> {
-    var(name)
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|n| *n > 0)
-        .map(Duration::from_millis)
 }
 
 /// Parses `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, values percent-encoded).
@@ -157,8 +148,5 @@ mod tests {
         ));
         let env: EnvLookup = Arc::new(|k| (k == "BLANK").then(|| "  ".to_owned()));
         assert_eq!(read_var(Some(&env), "BLANK"), None);
-        let ms = |_: &str| Some("250".to_owned());
-        assert_eq!(millis(&ms, "X"), Some(Duration::from_millis(250)));
-        assert_eq!(millis(&|_: &str| Some("0".to_owned()), "X"), None);
     }
 }

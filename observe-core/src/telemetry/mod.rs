@@ -25,6 +25,7 @@ mod guard;
 pub(crate) mod otlp;
 mod pipeline;
 mod resource;
+pub(crate) mod vars;
 
 pub use builder::{LogOutput, TelemetryBuilder};
 pub use guard::TelemetryGuard;

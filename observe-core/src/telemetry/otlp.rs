@@ -10,7 +10,6 @@ use crate::error::InitError;
 use crate::export::otlp::OtlpTarget;
 use crate::export::tls::{Pem, PemKind, TlsFiles};
 use crate::export::{Compression, Protocol, Signal, DEFAULT_OTLP_TIMEOUT};
-use opentelemetry_sdk::metrics::Temporality;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -121,16 +120,9 @@ pub(crate) fn resolve(
                 format!("OTEL_EXPORTER_OTLP_{s}_TIMEOUT"),
                 "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned(),
             ] {
-                if let Some(v) = var(&name) {
-                    match v.trim().parse::<u64>() {
-                        Ok(ms) if ms > 0 => {
-                            t = Duration::from_millis(ms);
-                            break;
-                        }
-                        _ => warnings.push(format!(
-                            "{name}={v:?} is not a positive number of milliseconds: ignored"
-                        )),
-                    }
+                if let Some(ms) = super::vars::millis(var, &name)? {
+                    t = ms;
+                    break;
                 }
             }
             t
@@ -311,15 +303,6 @@ fn general_url(base: &str, signal: Signal, protocol: Protocol) -> String {
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (`cumulative`, the
-/// default, or `delta`).
-pub(crate) fn temporality(var: &dyn Fn(&str) -> Option<String>) -> Temporality {
-    match var("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE") {
-        Some(v) if v.trim().eq_ignore_ascii_case("delta") => Temporality::Delta,
-        _ => Temporality::Cumulative,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,9 +404,12 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
         ]);
-        let t = target(resolve(Signal::Traces, &o, &bad_timeout, &mut w).expect("ok"));
-        assert_eq!(t.timeout, DEFAULT_OTLP_TIMEOUT);
-        assert_eq!(w.len(), 1);
+        assert_eq!(
+            resolve(Signal::Traces, &o, &bad_timeout, &mut w)
+                .expect_err("a bad timeout")
+                .to_string(),
+            "OTEL_EXPORTER_OTLP_TIMEOUT = \"soon\" is not valid: use a whole number of milliseconds, at least 1"
+        );
     }
 
     #[test]

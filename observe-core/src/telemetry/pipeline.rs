@@ -13,10 +13,11 @@
 //! ```
 
 use super::builder::{LogOutput, RuntimeChoice, TelemetryBuilder};
-use super::env::{millis, read_var};
+use super::env::read_var;
 use super::guard::{GuardParts, TelemetryGuard};
 use super::otlp::{self, Destination};
 use super::resource::{self, Declared};
+use super::vars;
 use crate::error::InitError;
 use crate::export::batch::PipelineControl;
 use crate::export::file::{FileLogExporter, FileSpanExporter};
@@ -55,6 +56,15 @@ pub(super) struct Built {
     pub(super) tracer_provider: Option<SdkTracerProvider>,
     /// Configuration problems that did not stop init, logged by `init`.
     pub(super) warnings: Vec<String>,
+}
+
+/// The batch processors' and metric reader's variables, read at init.
+struct SdkVars {
+    trace_batch: BatchConfig,
+    log_batch: BatchConfig,
+    metric_interval: Option<Duration>,
+    metric_timeout: Option<Duration>,
+    temporality: opentelemetry_sdk::metrics::Temporality,
 }
 
 /// Where log lines go, and observe's own writer behind it (closed at shutdown).
@@ -127,12 +137,34 @@ impl TelemetryBuilder {
                 None => None,
             },
         };
+        // The SDK's other variables, read strictly whether or not the SDK
+        // is disabled: a typo fails init, it does not fall back.
+        let sdk = SdkVars {
+            trace_batch: vars::batch(BatchConfig::default(), "OTEL_BSP", &lookup)?,
+            log_batch: vars::batch(BatchConfig::logs(), "OTEL_BLRP", &lookup)?,
+            metric_interval: vars::millis(&lookup, "OTEL_METRIC_EXPORT_INTERVAL")?,
+            metric_timeout: vars::millis(&lookup, "OTEL_METRIC_EXPORT_TIMEOUT")?,
+            temporality: vars::temporality(&lookup)?,
+        };
+        let span_limits = vars::limits(&lookup, "SPAN")?;
+        let log_limits = vars::limits(&lookup, "LOGRECORD")?;
+        // Process-wide, as the variables are: set only when given.
+        if let Some(p) = vars::propagators(&lookup)? {
+            crate::propagation::set_propagators(p.trace_context, p.baggage);
+        }
+        let quiet = vars::self_level(&lookup)? < vars::SelfLevel::Warn;
+        if self.var("OTEL_LOG_LEVEL").is_some() {
+            crate::export::dropped::set_quiet(quiet);
+        }
+        if quiet {
+            warnings.clear();
+        }
         let (sink, closer) = self.log_sink()?;
 
         let (traces, metrics, otel_logs, logger_provider, pipelines) = if disabled {
             Default::default()
         } else {
-            self.start_pipelines(&dest, export_dir, &lookup)?;
+            self.start_pipelines(&dest, export_dir, sdk)?;
             let mut traces = self.traces(&resource)?;
             let pipelines = self.pipelines_in_shutdown_order(&mut traces);
             let metrics = self.metrics(&resource, &traces, &pipelines, &sink)?;
@@ -145,6 +177,8 @@ impl TelemetryBuilder {
             sink: Arc::clone(&sink),
             clock: self.clock,
             value_cap: self.value_cap,
+            span_limits,
+            log_limits,
             redactor: Redactor::new(&self.deny_list),
             traces: (!disabled).then(|| TracePipeline {
                 processors: traces.processors.clone(),
@@ -293,16 +327,10 @@ impl TelemetryBuilder {
         &mut self,
         dest: &[Destination],
         export_dir: Option<PathBuf>,
-        lookup: &dyn Fn(&str) -> Option<String>,
+        sdk: SdkVars,
     ) -> Result<(), InitError> {
-        let trace_cfg = self
-            .trace_batch
-            .clone()
-            .unwrap_or_else(|| BatchConfig::default().with_env("OTEL_BSP", lookup));
-        let log_cfg = self
-            .log_batch
-            .clone()
-            .unwrap_or_else(|| BatchConfig::logs().with_env("OTEL_BLRP", lookup));
+        let trace_cfg = self.trace_batch.clone().unwrap_or(sdk.trace_batch);
+        let log_cfg = self.log_batch.clone().unwrap_or(sdk.log_batch);
         match dest.first() {
             Some(Destination::Otlp(t)) => {
                 let p = SpanPipeline::otlp(t.clone(), trace_cfg)?;
@@ -330,13 +358,12 @@ impl TelemetryBuilder {
             _ => {}
         }
         if let Some(Destination::Otlp(t)) = dest.get(2) {
-            let temporality = otlp::temporality(lookup);
+            let temporality = sdk.temporality;
             let interval = self
                 .metric_interval
-                .or_else(|| millis(lookup, "OTEL_METRIC_EXPORT_INTERVAL"))
+                .or(sdk.metric_interval)
                 .unwrap_or(DEFAULT_METRIC_INTERVAL);
-            let timeout =
-                millis(lookup, "OTEL_METRIC_EXPORT_TIMEOUT").unwrap_or(DEFAULT_METRIC_TIMEOUT);
+            let timeout = sdk.metric_timeout.unwrap_or(DEFAULT_METRIC_TIMEOUT);
             let r = MetricPipeline::otlp(t.clone(), temporality, interval, timeout)?;
             self.pipelines.push(r.pipeline());
             self.meter_hooks.push(Box::new(move |b| b.with_reader(r)));
