@@ -540,18 +540,13 @@ pub(crate) struct Telemetry {
     pub(crate) metric_interval: Duration,
     /// observe's in-process tail sampler in the Rust services.
     pub(crate) in_process_tail_sampling: bool,
-    /// `OTEL_EXPORTER_OTLP_TIMEOUT` (retries included), when not the default 10 s.
-    pub(crate) otlp_timeout: Option<Duration>,
+    /// More variables for every service (`OTEL_EXPORTER_OTLP_TIMEOUT`,
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION`, ...).
+    pub(crate) extra: Vec<(String, String)>,
 }
 
 impl Telemetry {
     fn vars(&self, service: &str) -> Vec<(String, String)> {
-        let timeout = self.otlp_timeout.map(|t| {
-            (
-                "OTEL_EXPORTER_OTLP_TIMEOUT".to_owned(),
-                t.as_millis().to_string(),
-            )
-        });
         let mut vars = vec![
             ("OTEL_SERVICE_NAME".into(), service.into()),
             (
@@ -575,7 +570,7 @@ impl Telemetry {
                 "incident-stack-pseudonym-key".into(),
             ),
         ];
-        vars.extend(timeout);
+        vars.extend(self.extra.iter().cloned());
         vars
     }
 }

@@ -130,7 +130,7 @@ impl IncidentStack {
             otlp_endpoint,
             metric_interval: Duration::from_secs(1),
             in_process_tail_sampling: false,
-            otlp_timeout: None,
+            extra: Vec::new(),
         };
         let services = Services::start(&telemetry, bank_addr, dir.path())?;
         let prom_pull = available(

@@ -101,7 +101,7 @@ pub(crate) async fn collector_down() -> Result<(), BoxError> {
         in_process_tail_sampling: false,
         // Refused connections are retried until the export timeout: 1 s
         // here, so that every batch is counted within the wait below.
-        otlp_timeout: Some(Duration::from_secs(1)),
+        extra: vec![("OTEL_EXPORTER_OTLP_TIMEOUT".into(), "1000".into())],
     };
     let mut svcs = Services::start(&telemetry, bank_addr, dir.path())?;
     let client = services::client();
@@ -615,7 +615,7 @@ async fn tail_run(in_process: bool) -> Result<Stored, BoxError> {
         otlp_endpoint: collector.otlp_http_url(),
         metric_interval: Duration::from_secs(5),
         in_process_tail_sampling: in_process,
-        otlp_timeout: None,
+        extra: Vec::new(),
     };
     let mut svcs = Services::start(&telemetry, bank_addr, dir.path())?;
     let queue = Arc::new(std::sync::Mutex::new(tail_orders()));
@@ -1013,5 +1013,62 @@ pub(crate) async fn compression() -> Result<(), BoxError> {
             || format!("{protocol}: the gzip trace differs from the uncompressed one"),
         )?;
     }
-    Ok(())
+    incident_bytes(&collector).await
+}
+
+/// The incident's traffic on the wire: the services (checkout, the Python
+/// fraud service, payment) serve `INCIDENT_ORDERS` orders while the bank
+/// answers 504, once uncompressed and once with
+/// `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`, exporting over OTLP/HTTP through a
+/// counting forwarder to the Collector; every byte their spans, metrics and
+/// log records take until they shut down is counted (HTTP headers included),
+/// and gzip must be at least 1.5x smaller.
+async fn incident_bytes(collector: &Collector) -> Result<(), BoxError> {
+    const INCIDENT_ORDERS: usize = 50;
+    let upstream: std::net::SocketAddr = collector
+        .otlp_http_url()
+        .trim_start_matches("http://")
+        .parse()?;
+    let mut bytes = BTreeMap::new();
+    for compression in ["none", "gzip"] {
+        let dir = tempdir("observe-incident-bytes-")?;
+        let bank = Arc::new(Bank::default());
+        bank.failing.store(true, Ordering::SeqCst);
+        let bank_addr = services::start_bank(Arc::clone(&bank)).await?;
+        let counter = WireCounter::start(upstream).await?;
+        let telemetry = Telemetry {
+            otlp_endpoint: counter.url.clone(),
+            metric_interval: Duration::from_secs(5),
+            in_process_tail_sampling: false,
+            extra: vec![("OTEL_EXPORTER_OTLP_COMPRESSION".into(), compression.into())],
+        };
+        let mut svcs = Services::start(&telemetry, bank_addr, dir.path())?;
+        let client = services::client();
+        for n in 0..INCIDENT_ORDERS {
+            services::place_order(
+                &client,
+                &svcs.checkout.url,
+                &format!("bytes-{compression}-{n}"),
+            )
+            .await?;
+        }
+        // Stopping flushes every service's spans, metrics and records.
+        tokio::task::block_in_place(|| svcs.stop());
+        bytes.insert(compression, counter.sent.load(Ordering::Relaxed));
+    }
+    let (none, gzip) = (bytes["none"], bytes["gzip"]);
+    println!(
+        "  compression, the incident's traffic ({INCIDENT_ORDERS} orders while the bank answers 504, \
+         three services, OTLP/HTTP): {none} bytes uncompressed ({} per order), {gzip} bytes gzip \
+         ({} per order), {:.1}x smaller",
+        none / INCIDENT_ORDERS as u64,
+        gzip / INCIDENT_ORDERS as u64,
+        none as f64 / gzip.max(1) as f64
+    );
+    // Small batches (the services' 200 ms batch delay) and the HTTP headers
+    // of every request, which gzip does not touch, keep this well below
+    // the one big trace's ratio.
+    ensure(gzip > 0 && gzip * 3 < none * 2, || {
+        format!("the incident's traffic: gzip sent {gzip} bytes, uncompressed {none}")
+    })
 }
