@@ -77,6 +77,12 @@ fn bad_values_fail_init_naming_the_variable_the_value_and_what_is_accepted() {
         ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "-3", "a whole number"),
         ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "big", "a whole number, at least 1"),
         ("OTEL_LOG_LEVEL", "verbose", "debug, info, warn, error or none"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+            "base2_exponential_bucket_histogram",
+            "explicit_bucket_histogram (observe's alert rules and dashboards query its explicit \
+             buckets; base2_exponential_bucket_histogram is not supported)",
+        ),
     ];
     for (variable, value, accepted) in cases {
         let mut vars = vec![(*variable, *value)];

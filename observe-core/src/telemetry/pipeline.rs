@@ -146,6 +146,7 @@ impl TelemetryBuilder {
             metric_timeout: vars::millis(&lookup, "OTEL_METRIC_EXPORT_TIMEOUT")?,
             temporality: vars::temporality(&lookup)?,
         };
+        vars::histogram_aggregation(&lookup)?;
         let span_limits = vars::limits(&lookup, "SPAN")?;
         let log_limits = vars::limits(&lookup, "LOGRECORD")?;
         // Process-wide, as the variables are: set only when given.

@@ -14,6 +14,7 @@
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | 60000 | milliseconds, ≥ 1 |
 //! | `OTEL_METRIC_EXPORT_TIMEOUT` | 30000 | milliseconds, ≥ 1 |
 //! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative` | `cumulative`, `delta`, `lowmemory` |
+//! | `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` | `explicit_bucket_histogram` | only that (observe's alert rules query explicit buckets) |
 //! | `OTEL_PROPAGATORS` | `tracecontext,baggage` | a list of `tracecontext`, `baggage`; or `none` |
 //! | `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` (`OTEL_SPAN_…`, `OTEL_LOGRECORD_…` win) | observe's 8 KiB value cap | bytes, ≥ 1 |
 //! | `OTEL_ATTRIBUTE_COUNT_LIMIT` (`OTEL_SPAN_…`, `OTEL_LOGRECORD_…` win) | 128 | a count |
@@ -114,6 +115,23 @@ pub(crate) fn temporality(var: Var<'_>) -> Result<Temporality, InitError> {
         "delta" => Ok(Temporality::Delta),
         "lowmemory" => Ok(Temporality::LowMemory),
         _ => Err(invalid(NAME, &v, "cumulative, delta or lowmemory")),
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`: only the
+/// default is accepted. observe's histograms have explicit buckets, the
+/// boundaries its generated alert rules and dashboards query
+/// (`histogram_quantile` over `_bucket` series).
+pub(crate) fn histogram_aggregation(var: Var<'_>) -> Result<(), InitError> {
+    const NAME: &str = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION";
+    match var(NAME) {
+        Some(v) if !v.trim().eq_ignore_ascii_case("explicit_bucket_histogram") => Err(invalid(
+            NAME,
+            &v,
+            "explicit_bucket_histogram (observe's alert rules and dashboards query its explicit \
+             buckets; base2_exponential_bucket_histogram is not supported)",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -380,6 +398,21 @@ mod tests {
                 .expect_err("bad")
             ),
             "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT = \"many\" is not valid: use a whole number"
+        );
+    }
+
+    #[test]
+    fn histograms_keep_explicit_buckets() {
+        const H: &str = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION";
+        assert!(histogram_aggregation(&env(&[])).is_ok());
+        assert!(histogram_aggregation(&env(&[(H, "explicit_bucket_histogram")])).is_ok());
+        assert_eq!(
+            error(histogram_aggregation(&env(&[(H, "base2_exponential_bucket_histogram")])).expect_err("refused")),
+            format!(
+                "{H} = \"base2_exponential_bucket_histogram\" is not valid: use explicit_bucket_histogram \
+                 (observe's alert rules and dashboards query its explicit buckets; \
+                 base2_exponential_bucket_histogram is not supported)"
+            )
         );
     }
 
