@@ -21,6 +21,8 @@
 //! `./scripts/test` provides all of them. When one is missing the scenarios
 //! are skipped with a notice naming it, unless `CI=true`: then they fail.
 
+#[path = "stack/compression.rs"]
+mod compression;
 #[path = "stack/scenarios.rs"]
 mod scenarios;
 #[path = "../examples/incident/services.rs"]
@@ -58,7 +60,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ),
     (
         "gzip_on_both_protocols_reaches_the_trace_store_whole_with_fewer_bytes",
-        || Box::pin(scenarios::compression()),
+        || Box::pin(compression::compression()),
     ),
     (
         "tls_and_mutual_tls_deliver_to_the_real_collector_on_both_protocols",

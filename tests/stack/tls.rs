@@ -5,7 +5,8 @@
 //! names the endpoint and the reason, and an `https://` endpoint must never
 //! receive a byte in clear text.
 
-use crate::scenarios::{ensure, send_one_trace, tempdir, whole_trace, COMPRESSED_SPANS};
+use crate::compression::{send_one_trace, whole_trace, COMPRESSED_SPANS};
+use crate::scenarios::{ensure, tempdir};
 use crate::BoxError;
 use observe_stack::{Collector, CollectorOptions};
 use rcgen::{
