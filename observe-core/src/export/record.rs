@@ -63,12 +63,7 @@ fn span_fields_as_attributes(tail: &[u8], rec: &mut SdkLogRecord, room: &mut usi
 fn limited(v: AnyValue, cap: usize) -> AnyValue {
     match v {
         AnyValue::String(s) if s.as_str().len() > cap => {
-            let s = s.as_str();
-            let mut i = cap;
-            while !s.is_char_boundary(i) {
-                i -= 1;
-            }
-            AnyValue::from(s[..i].to_owned())
+            AnyValue::from(crate::layer::fields::within(s.as_str(), cap).to_owned())
         }
         other => other,
     }

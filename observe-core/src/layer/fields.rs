@@ -302,11 +302,20 @@ fn truncate(s: &str, cap: usize) -> std::borrow::Cow<'_, str> {
     if s.len() <= cap {
         return std::borrow::Cow::Borrowed(s);
     }
+    std::borrow::Cow::Owned(format!("{}{}", within(s, cap), json::TRUNCATED_MARKER))
+}
+
+/// The longest prefix of `s` of at most `cap` bytes that ends at a
+/// character boundary.
+pub(crate) fn within(s: &str, cap: usize) -> &str {
+    if s.len() <= cap {
+        return s;
+    }
     let mut i = cap;
     while i > 0 && !s.is_char_boundary(i) {
         i -= 1;
     }
-    std::borrow::Cow::Owned(format!("{}{}", &s[..i], json::TRUNCATED_MARKER))
+    &s[..i]
 }
 
 /// Receives each field of a span or event once, already typed.

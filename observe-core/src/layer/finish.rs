@@ -139,13 +139,9 @@ fn limited(mut attributes: Vec<KeyValue>, limits: Limits) -> (Vec<KeyValue>, u32
     if let Some(cap) = limits.value_len {
         for kv in &mut attributes {
             if let Value::String(s) = &kv.value {
-                let s = s.as_str();
-                if s.len() > cap {
-                    let mut i = cap;
-                    while !s.is_char_boundary(i) {
-                        i -= 1;
-                    }
-                    kv.value = Value::String(s[..i].to_owned().into());
+                if s.as_str().len() > cap {
+                    kv.value =
+                        Value::String(super::fields::within(s.as_str(), cap).to_owned().into());
                 }
             }
         }
