@@ -6,8 +6,11 @@
 //! | `bare` | the router alone; the handler's log line goes nowhere |
 //! | `tower_http_trace` | tower-http `TraceLayer`, JSON log lines (tracing-subscriber) |
 //! | `peer_stack` | axum-tracing-opentelemetry + axum-prometheus, JSON log lines, spans through tracing-opentelemetry into a discarding processor |
-//! | `observe` | `ObserveLayer`: server span with extracted parent, response `traceparent`, golden-signal metrics, one JSON line with trace ids, spans into a discarding processor |
+//! | `observe` | `ObserveLayer`: server span with extracted parent, response `traceparent`, golden-signal metrics, one JSON line with trace ids, spans into a discarding processor (the span part: no batch queue, no metric reader) |
+//! | `peer_stack_shipped` | `peer_stack` with what its users run: the SDK's `BatchSpanProcessor` (defaults) into a counting discarding exporter |
+//! | `observe_shipped` | `observe` with what `init` installs: its `SpanPipeline` (defaults) into a counting discarding exporter, the Prometheus reader with exemplars, the non-blocking line writer (its default buffer) into a byte-counting sink |
 //!
+//! The shipped rows print delivered + dropped = produced; observe's is asserted.
 //! Every request carries a `traceparent`; every handler writes one log line.
 //! Run: `cargo bench -p observe-bench --bench http_layer`. Figures: docs/performance.md.
 
@@ -16,10 +19,13 @@ use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
+use observe::export::{BatchConfig, Signal, SpanPipeline};
 use observe::testing::TelemetryBuilderExt as _;
 use observe::tracing;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter, SpanProcessor,
+};
 use std::io::{self, BufWriter};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,6 +98,11 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let mut g = c.benchmark_group("http_layer");
+    // axum-prometheus installs a global recorder: one pair for both peer rows.
+    let (prom_layer, _prom_handle) = {
+        let _rt = rt.enter();
+        axum_prometheus::PrometheusMetricLayer::pair()
+    };
 
     // Bare router.
     {
@@ -131,10 +142,7 @@ fn bench(c: &mut Criterion) {
                     .with_writer(Mutex::new(sink())),
             );
         let d = tracing::Dispatch::new(sub);
-        let (prom, _handle) = {
-            let _rt = rt.enter();
-            axum_prometheus::PrometheusMetricLayer::pair()
-        };
+        let prom = prom_layer.clone();
         let mut app = router()
             .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
             .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
@@ -182,7 +190,118 @@ fn bench(c: &mut Criterion) {
         // Every request's span reached the processor: none dropped silently.
         assert_eq!(discard.0.load(Ordering::Relaxed) - before, requests);
     }
+    // Peer stack as shipped: the SDK's batch processor.
+    {
+        let delivered = Counting::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(BatchSpanProcessor::builder(delivered.clone()).build())
+            .build();
+        let sub = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(Mutex::new(sink())),
+            );
+        let d = tracing::Dispatch::new(sub);
+        let prom = prom_layer.clone();
+        let mut app = router()
+            .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+            .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
+            .layer(prom);
+        let mut requests = 0u64;
+        tracing::dispatcher::with_default(&d, || {
+            g.bench_function("peer_stack_shipped", |b| {
+                b.iter(|| {
+                    requests += 1;
+                    rt.block_on(one(&mut app))
+                })
+            });
+        });
+        let _ = provider.shutdown();
+        let got = delivered.0.load(Ordering::Relaxed);
+        eprintln!(
+            "peer_stack_shipped: {requests} requests, {got} spans delivered, {} lost (not counted by the SDK)",
+            requests.saturating_sub(got)
+        );
+    }
+
+    // observe as `init` installs it.
+    {
+        let delivered = Counting::default();
+        let lines = LineCount::default();
+        let writer = Arc::new(
+            observe::NonBlocking::new(
+                lines.clone(),
+                observe::DEFAULT_LOG_BUFFER,
+                observe::FullPolicy::DropNewest,
+            )
+            .expect("line writer"),
+        );
+        let prometheus = observe::export::prometheus::PrometheusExporter::new();
+        let (dispatch, guard) = observe::Telemetry::builder("payment-service")
+            .env_source(|_| None)
+            .log_output(observe::LogOutput::Sink(writer))
+            .span_pipeline(
+                SpanPipeline::new(delivered.clone(), BatchConfig::default()).expect("pipeline"),
+            )
+            .prometheus(&prometheus)
+            .build()
+            .expect("telemetry")
+            .into_parts();
+        let mut app = router().layer(observe::tower::ObserveLayer::new());
+        let mut requests = 0u64;
+        tracing::dispatcher::with_default(&dispatch, || {
+            g.bench_function("observe_shipped", |b| {
+                b.iter(|| {
+                    requests += 1;
+                    rt.block_on(one(&mut app))
+                })
+            });
+        });
+        let _ = guard.flush(Duration::from_secs(30));
+        let stats = guard.export_stats(Signal::Traces);
+        let got = delivered.0.load(Ordering::Relaxed);
+        eprintln!(
+            "observe_shipped: {requests} requests, {got} spans delivered, {} counted dropped \
+             ({} queue_full), {} line bytes written",
+            stats.dropped(),
+            stats.queue_full,
+            lines.0.load(Ordering::Relaxed)
+        );
+        assert_eq!(
+            got + stats.dropped(),
+            requests,
+            "delivered + counted = produced"
+        );
+        let _ = guard.shutdown(Duration::from_secs(5));
+    }
     g.finish();
+}
+
+/// A span exporter that discards every batch, counting its spans.
+#[derive(Debug, Default, Clone)]
+struct Counting(Arc<AtomicU64>);
+
+impl SpanExporter for Counting {
+    async fn export(&self, batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// stdout stand-in: counts the bytes written.
+#[derive(Debug, Default, Clone)]
+struct LineCount(Arc<AtomicU64>);
+
+impl io::Write for LineCount {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 criterion_group!(benches, bench);
