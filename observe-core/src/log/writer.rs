@@ -60,6 +60,10 @@ struct State {
     /// Bytes handed to the writer thread and not yet written.
     in_flight: bool,
     closed: bool,
+    /// The writer thread sleeps until told (no line for a while): the next
+    /// line must wake it. While it lingers between batches it is not
+    /// sleeping, and lines are appended without a wake-up (a futex syscall).
+    idle: bool,
 }
 
 struct Inner {
@@ -112,6 +116,7 @@ impl NonBlocking {
                 buf: Vec::with_capacity(capacity.min(1 << 20)),
                 in_flight: false,
                 closed: false,
+                idle: false,
             }),
             has_data: Condvar::new(),
             drained: Condvar::new(),
@@ -147,14 +152,29 @@ impl NonBlocking {
     }
 }
 
+/// How long the writer thread waits for more lines after a batch before it
+/// sleeps until the next one wakes it. Lines written meanwhile cost their
+/// caller no wake-up; a line never waits longer than this to be written.
+const LINGER: Duration = Duration::from_millis(2);
+
 fn run_writer<W: Write>(inner: Arc<Inner>, mut out: W) {
     let mut spare: Vec<u8> = Vec::new();
     loop {
         {
             let mut st = inner.lock();
+            if st.buf.is_empty() && !st.closed {
+                // Linger: lines arriving now need no wake-up.
+                st = inner
+                    .has_data
+                    .wait_timeout(st, LINGER)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
             while st.buf.is_empty() && !st.closed {
+                st.idle = true;
                 st = inner.has_data.wait(st).unwrap_or_else(|e| e.into_inner());
             }
+            st.idle = false;
             if st.buf.is_empty() && st.closed {
                 st.in_flight = false;
                 inner.drained.notify_all();
@@ -213,11 +233,12 @@ impl LineSink for NonBlocking {
                 }
             }
         }
-        let was_empty = st.buf.is_empty();
         st.buf.extend_from_slice(head);
         st.buf.extend_from_slice(tail);
+        // Only a sleeping writer needs waking (one syscall per burst, not per line).
+        let wake = std::mem::replace(&mut st.idle, false);
         drop(st);
-        if was_empty {
+        if wake {
             self.inner.has_data.notify_one();
         }
     }
