@@ -16,6 +16,20 @@ use observe::tracing::{self, Level};
 use std::io::{self, BufWriter};
 use std::sync::{Arc, Mutex};
 
+/// Discards lines, counting them.
+struct CountLines(Arc<std::sync::atomic::AtomicU64>);
+
+impl io::Write for CountLines {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 fn sink() -> BufWriter<io::Sink> {
     BufWriter::with_capacity(64 * 1024, io::sink())
 }
@@ -105,6 +119,45 @@ fn observe_line(c: &mut Criterion) {
         })
     });
     drop(t);
+
+    // As shipped: the non-blocking writer `init` installs (default buffer,
+    // lines dropped and counted when it is full), over a line-counting sink.
+    {
+        let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let writer = Arc::new(
+            observe::NonBlocking::new(
+                CountLines(Arc::clone(&written)),
+                observe::DEFAULT_LOG_BUFFER,
+                observe::FullPolicy::DropNewest,
+            )
+            .expect("line writer"),
+        );
+        let t = observe::Telemetry::builder("payment-service")
+            .env_source(|_| None)
+            .log_output(observe::LogOutput::Sink(Arc::clone(&writer) as _))
+            .build()
+            .expect("telemetry");
+        let mut events = 0u64;
+        tracing::dispatcher::with_default(t.dispatch(), || {
+            in_two_spans(|| {
+                g.bench_function("observe_shipped", |b| {
+                    b.iter(|| {
+                        events += 1;
+                        observe_event!()
+                    })
+                });
+            })
+        });
+        use observe::LineSink as _;
+        writer.flush(std::time::Duration::from_secs(10));
+        let (lines, dropped) = (
+            written.load(std::sync::atomic::Ordering::Relaxed),
+            writer.dropped(),
+        );
+        eprintln!("observe_shipped: {events} events, {lines} lines written, {dropped} dropped");
+        assert_eq!(lines + dropped, events, "written + counted = logged");
+        drop(t);
+    }
 
     // tracing-subscriber's JSON formatter, same event and spans.
     let sub = tracing_subscriber::fmt()
