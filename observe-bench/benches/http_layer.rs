@@ -19,19 +19,18 @@ use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
-use observe::export::{BatchConfig, Signal, SpanPipeline};
 use observe::testing::TelemetryBuilderExt as _;
 use observe::tracing;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter, SpanProcessor,
-};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanProcessor};
 use std::io::{self, BufWriter};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower::{Service, ServiceExt};
 use tracing_subscriber::layer::SubscriberExt;
+
+mod common;
 
 /// Receives ended spans and drops them, counting (nothing is dropped silently).
 #[derive(Debug, Default, Clone)]
@@ -125,7 +124,8 @@ fn bench(c: &mut Criterion) {
         });
     }
 
-    // Peer stack: axum-tracing-opentelemetry + axum-prometheus.
+    // Peer stack: axum-tracing-opentelemetry + axum-prometheus, spans into
+    // a discarding processor (the span part).
     {
         let discard = Discard::default();
         let provider = SdkTracerProvider::builder()
@@ -134,28 +134,8 @@ fn bench(c: &mut Criterion) {
         opentelemetry::global::set_text_map_propagator(
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),
         );
-        let sub = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(Mutex::new(sink())),
-            );
-        let d = tracing::Dispatch::new(sub);
-        let prom = prom_layer.clone();
-        let mut app = router()
-            .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
-            .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
-            .layer(prom);
-        let mut requests = 0u64;
-        tracing::dispatcher::with_default(&d, || {
-            g.bench_function("peer_stack", |b| {
-                b.iter(|| {
-                    requests += 1;
-                    rt.block_on(one(&mut app))
-                })
-            });
-        });
+        let (d, app) = peer_stack(&provider);
+        let requests = bench_requests(&mut g, &rt, "peer_stack", &d, app.layer(prom_layer.clone()));
         // Report (not assert) what the peer's processor received.
         if requests > 0 {
             eprintln!(
@@ -165,7 +145,7 @@ fn bench(c: &mut Criterion) {
         }
     }
 
-    // observe.
+    // observe: spans into a discarding processor (the span part).
     {
         let discard = Discard::default();
         let t = observe::Telemetry::builder("payment-service")
@@ -176,50 +156,29 @@ fn bench(c: &mut Criterion) {
             .span_processor(discard.clone())
             .build()
             .expect("telemetry");
-        let mut app = router().layer(observe::tower::ObserveLayer::new());
+        let app = router().layer(observe::tower::ObserveLayer::new());
         let before = discard.0.load(Ordering::Relaxed);
-        let mut requests = 0u64;
-        tracing::dispatcher::with_default(t.dispatch(), || {
-            g.bench_function("observe", |b| {
-                b.iter(|| {
-                    requests += 1;
-                    rt.block_on(one(&mut app))
-                })
-            });
-        });
+        let requests = bench_requests(&mut g, &rt, "observe", t.dispatch(), app);
         // Every request's span reached the processor: none dropped silently.
         assert_eq!(discard.0.load(Ordering::Relaxed) - before, requests);
     }
+
     // Peer stack as shipped: the SDK's batch processor.
     {
-        let delivered = Counting::default();
+        let delivered = common::Counting::default();
         let provider = SdkTracerProvider::builder()
             .with_span_processor(BatchSpanProcessor::builder(delivered.clone()).build())
             .build();
-        let sub = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(Mutex::new(sink())),
-            );
-        let d = tracing::Dispatch::new(sub);
-        let prom = prom_layer.clone();
-        let mut app = router()
-            .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
-            .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
-            .layer(prom);
-        let mut requests = 0u64;
-        tracing::dispatcher::with_default(&d, || {
-            g.bench_function("peer_stack_shipped", |b| {
-                b.iter(|| {
-                    requests += 1;
-                    rt.block_on(one(&mut app))
-                })
-            });
-        });
+        let (d, app) = peer_stack(&provider);
+        let requests = bench_requests(
+            &mut g,
+            &rt,
+            "peer_stack_shipped",
+            &d,
+            app.layer(prom_layer.clone()),
+        );
         let _ = provider.shutdown();
-        let got = delivered.0.load(Ordering::Relaxed);
+        let got = delivered.get();
         eprintln!(
             "peer_stack_shipped: {requests} requests, {got} spans delivered, {} lost (not counted by the SDK)",
             requests.saturating_sub(got)
@@ -228,80 +187,50 @@ fn bench(c: &mut Criterion) {
 
     // observe as `init` installs it.
     {
-        let delivered = Counting::default();
-        let lines = LineCount::default();
-        let writer = Arc::new(
-            observe::NonBlocking::new(
-                lines.clone(),
-                observe::DEFAULT_LOG_BUFFER,
-                observe::FullPolicy::DropNewest,
-            )
-            .expect("line writer"),
-        );
-        let prometheus = observe::export::prometheus::PrometheusExporter::new();
-        let (dispatch, guard) = observe::Telemetry::builder("payment-service")
-            .env_source(|_| None)
-            .log_output(observe::LogOutput::Sink(writer))
-            .span_pipeline(
-                SpanPipeline::new(delivered.clone(), BatchConfig::default()).expect("pipeline"),
-            )
-            .prometheus(&prometheus)
-            .build()
-            .expect("telemetry")
-            .into_parts();
-        let mut app = router().layer(observe::tower::ObserveLayer::new());
-        let mut requests = 0u64;
-        tracing::dispatcher::with_default(&dispatch, || {
-            g.bench_function("observe_shipped", |b| {
-                b.iter(|| {
-                    requests += 1;
-                    rt.block_on(one(&mut app))
-                })
-            });
-        });
-        let _ = guard.flush(Duration::from_secs(30));
-        let stats = guard.export_stats(Signal::Traces);
-        let got = delivered.0.load(Ordering::Relaxed);
-        eprintln!(
-            "observe_shipped: {requests} requests, {got} spans delivered, {} counted dropped \
-             ({} queue_full), {} line bytes written",
-            stats.dropped(),
-            stats.queue_full,
-            lines.0.load(Ordering::Relaxed)
-        );
-        assert_eq!(
-            got + stats.dropped(),
-            requests,
-            "delivered + counted = produced"
-        );
-        let _ = guard.shutdown(Duration::from_secs(5));
+        let shipped = common::Shipped::new("payment-service");
+        let app = router().layer(observe::tower::ObserveLayer::new());
+        let requests = bench_requests(&mut g, &rt, "observe_shipped", &shipped.dispatch, app);
+        shipped.check("observe_shipped", requests);
     }
     g.finish();
 }
 
-/// A span exporter that discards every batch, counting its spans.
-#[derive(Debug, Default, Clone)]
-struct Counting(Arc<AtomicU64>);
-
-impl SpanExporter for Counting {
-    async fn export(&self, batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
+/// Benchmarks one request through `app` under `dispatch` as `name`;
+/// returns how many requests it sent.
+fn bench_requests(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    dispatch: &tracing::Dispatch,
+    mut app: Router,
+) -> u64 {
+    let mut requests = 0u64;
+    tracing::dispatcher::with_default(dispatch, || {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                requests += 1;
+                rt.block_on(one(&mut app))
+            })
+        });
+    });
+    requests
 }
 
-/// stdout stand-in: counts the bytes written.
-#[derive(Debug, Default, Clone)]
-struct LineCount(Arc<AtomicU64>);
-
-impl io::Write for LineCount {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+/// The peer stack's subscriber over `provider` (tracing-opentelemetry, JSON
+/// lines) and router (axum-tracing-opentelemetry's layers; the caller adds
+/// axum-prometheus's, whose recorder is global).
+fn peer_stack(provider: &SdkTracerProvider) -> (tracing::Dispatch, Router) {
+    let sub = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(Mutex::new(sink())),
+        );
+    let app = router()
+        .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+        .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default());
+    (tracing::Dispatch::new(sub), app)
 }
 
 criterion_group!(benches, bench);

@@ -16,19 +16,7 @@ use observe::tracing::{self, Level};
 use std::io::{self, BufWriter};
 use std::sync::{Arc, Mutex};
 
-/// Discards lines, counting them.
-struct CountLines(Arc<std::sync::atomic::AtomicU64>);
-
-impl io::Write for CountLines {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = buf.iter().filter(|&&b| b == b'\n').count() as u64;
-        self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+mod common;
 
 fn sink() -> BufWriter<io::Sink> {
     BufWriter::with_capacity(64 * 1024, io::sink())
@@ -123,10 +111,10 @@ fn observe_line(c: &mut Criterion) {
     // As shipped: the non-blocking writer `init` installs (default buffer,
     // lines dropped and counted when it is full), over a line-counting sink.
     {
-        let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let written = common::CountingSink::default();
         let writer = Arc::new(
             observe::NonBlocking::new(
-                CountLines(Arc::clone(&written)),
+                written.clone(),
                 observe::DEFAULT_LOG_BUFFER,
                 observe::FullPolicy::DropNewest,
             )
@@ -151,7 +139,7 @@ fn observe_line(c: &mut Criterion) {
         use observe::LineSink as _;
         writer.flush(std::time::Duration::from_secs(10));
         let (lines, dropped) = (
-            written.load(std::sync::atomic::Ordering::Relaxed),
+            written.lines.load(std::sync::atomic::Ordering::Relaxed),
             writer.dropped(),
         );
         eprintln!("observe_shipped: {events} events, {lines} lines written, {dropped} dropped");

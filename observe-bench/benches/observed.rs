@@ -8,22 +8,20 @@
 //! Figures, the machine and the targets: docs/performance.md.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use observe::export::{BatchConfig, Signal, SpanPipeline};
 use observe::observed;
 use observe::opentelemetry::trace::TracerProvider as _;
 use observe::opentelemetry::Context;
 use observe::opentelemetry_sdk::error::OTelSdkResult;
 use observe::opentelemetry_sdk::metrics::ManualReader;
-use observe::opentelemetry_sdk::trace::{
-    SdkTracerProvider, Span, SpanData, SpanExporter, SpanProcessor,
-};
+use observe::opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
 use observe::testing::TelemetryBuilderExt as _;
 use observe::{LogOutput, SyncWriter, Telemetry, TelemetryBuilder};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;
+
+mod common;
 
 /// A span processor that drops every span.
 #[derive(Debug)]
@@ -49,17 +47,6 @@ struct DiscardReporter;
 impl fastrace::collector::Reporter for DiscardReporter {
     fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
         drop(black_box(spans));
-    }
-}
-
-/// A span exporter that discards every batch, counting its spans.
-#[derive(Debug, Default, Clone)]
-struct Counting(Arc<AtomicU64>);
-
-impl SpanExporter for Counting {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
     }
 }
 
@@ -195,28 +182,9 @@ fn bench(c: &mut Criterion) {
     // defaults into a counting discarding exporter, the Prometheus reader
     // with exemplars, the non-blocking line writer).
     {
-        let delivered = Counting::default();
-        let prometheus = observe::export::prometheus::PrometheusExporter::new();
-        let writer = Arc::new(
-            observe::NonBlocking::new(
-                std::io::sink(),
-                observe::DEFAULT_LOG_BUFFER,
-                observe::FullPolicy::DropNewest,
-            )
-            .expect("line writer"),
-        );
-        let (dispatch, guard) = Telemetry::builder("bench")
-            .env_source(|_| None)
-            .log_output(LogOutput::Sink(writer))
-            .span_pipeline(
-                SpanPipeline::new(delivered.clone(), BatchConfig::default()).expect("pipeline"),
-            )
-            .prometheus(&prometheus)
-            .build()
-            .expect("telemetry")
-            .into_parts();
+        let shipped = common::Shipped::new("bench");
         let mut calls = 0u64;
-        tracing::dispatcher::with_default(&dispatch, || {
+        tracing::dispatcher::with_default(&shipped.dispatch, || {
             g.bench_function("observed_shipped", |b| {
                 b.iter(|| {
                     calls += 1;
@@ -224,20 +192,7 @@ fn bench(c: &mut Criterion) {
                 })
             });
         });
-        let _ = guard.flush(Duration::from_secs(30));
-        let stats = guard.export_stats(Signal::Traces);
-        let got = delivered.0.load(Ordering::Relaxed);
-        eprintln!(
-            "observed_shipped: {calls} calls, {got} spans delivered, {} counted dropped ({} queue_full)",
-            stats.dropped(),
-            stats.queue_full
-        );
-        assert_eq!(
-            got + stats.dropped(),
-            calls,
-            "delivered + counted = produced"
-        );
-        let _ = guard.shutdown(Duration::from_secs(5));
+        shipped.check("observed_shipped", calls);
     }
 
     // The span part: a telemetry without a metric reader. First under a

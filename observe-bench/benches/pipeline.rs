@@ -15,29 +15,15 @@ use observe::opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
 use observe::opentelemetry::{InstrumentationScope, KeyValue};
-use observe::opentelemetry_sdk::error::OTelSdkResult;
 use observe::opentelemetry_sdk::trace::{
-    BatchSpanProcessor as SdkBatchSpanProcessor, SpanData, SpanEvents, SpanExporter, SpanLinks,
-    SpanProcessor,
+    BatchSpanProcessor as SdkBatchSpanProcessor, SpanData, SpanEvents, SpanLinks, SpanProcessor,
 };
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+mod common;
 
 const RUN: Duration = Duration::from_secs(3);
 const RUNS: usize = 3;
-
-/// Discards every batch, counting its spans.
-#[derive(Debug, Clone, Default)]
-struct Counting(Arc<AtomicU64>);
-
-impl SpanExporter for Counting {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        drop(batch);
-        Ok(())
-    }
-}
 
 /// A server span as observe's layer ends it (what a request produces).
 fn span(i: u64, scope: &InstrumentationScope) -> SpanData {
@@ -92,7 +78,7 @@ fn main() {
     println!("processor  run  produced/s  produced  delivered  dropped  dropped %");
     for name in ["sdk", "observe"] {
         for run in 0..runs {
-            let delivered = Counting::default();
+            let delivered = common::Counting::default();
             let (produced, took, dropped_counted) = match name {
                 "sdk" => {
                     let p = SdkBatchSpanProcessor::builder(delivered.clone()).build();
@@ -109,7 +95,7 @@ fn main() {
                     (n, took, Some(counted))
                 }
             };
-            let got = delivered.0.load(Ordering::Relaxed);
+            let got = delivered.get();
             let dropped = dropped_counted.unwrap_or(produced - got);
             if let Some(counted) = dropped_counted {
                 assert_eq!(

@@ -42,16 +42,8 @@ pub struct Extracted {
 /// `traceparent` yields no parent (a new trace) and drops `tracestate`;
 /// baggage is independent of it. Work is bounded by the parsers' limits.
 pub fn extract(headers: &HeaderMap) -> Extracted {
-    let enabled = PROPAGATORS.load(Ordering::Relaxed);
-    if enabled == ALL {
-        extract_enabled(headers, true, true)
-    } else {
-        extract_enabled(
-            headers,
-            enabled & TRACE_CONTEXT != 0,
-            enabled & BAGGAGE_BIT != 0,
-        )
-    }
+    let (trace_context, baggage) = enabled();
+    extract_enabled(headers, trace_context, baggage)
 }
 
 /// Which propagators `OTEL_PROPAGATORS` enabled (process-wide; both by default).
@@ -78,9 +70,7 @@ fn extract_enabled(headers: &HeaderMap, trace_context: bool, baggage: bool) -> E
     if !trace_context && !baggage {
         return Extracted::default();
     }
-    let parsed = if !trace_context {
-        Err(())
-    } else {
+    let parsed = if trace_context {
         w3c::parse_trace_context(
             headers
                 .get_all(TRACEPARENT)
@@ -91,10 +81,12 @@ fn extract_enabled(headers: &HeaderMap, trace_context: bool, baggage: bool) -> E
                 .iter()
                 .map(HeaderValue::as_bytes),
         )
-        .map_err(|_| ())
+        .ok()
+    } else {
+        None
     };
     let (parent, tracestate) = match parsed {
-        Ok((tp, ts)) => (
+        Some((tp, ts)) => (
             Some(SpanContext::new(
                 TraceId::from_bytes(tp.trace_id),
                 SpanId::from_bytes(tp.parent_id),
@@ -104,7 +96,7 @@ fn extract_enabled(headers: &HeaderMap, trace_context: bool, baggage: bool) -> E
             )),
             ts,
         ),
-        Err(_) => (None, None),
+        None => (None, None),
     };
     let baggage = if baggage && headers.contains_key(BAGGAGE) {
         let b = Baggage::parse_headers(headers.get_all(BAGGAGE).iter().map(HeaderValue::as_bytes));
@@ -177,15 +169,14 @@ pub fn inject_current(headers: &mut HeaderMap) {
 }
 
 fn write_context(h: &SpanHandle<'_>, headers: &mut HeaderMap) {
-    let enabled = PROPAGATORS.load(Ordering::Relaxed);
-    let trace_context = enabled & TRACE_CONTEXT != 0;
+    let (trace_context, baggage) = enabled();
     if trace_context {
         if let Some(v) = traceparent_value(h.ids_hex(), h.flags()) {
             headers.insert(TRACEPARENT, v);
         }
         headers.remove(TRACESTATE);
     }
-    if enabled & BAGGAGE_BIT != 0 {
+    if baggage {
         headers.remove(BAGGAGE);
     }
     if let Some(p) = h.propagated() {
@@ -194,7 +185,7 @@ fn write_context(h: &SpanHandle<'_>, headers: &mut HeaderMap) {
                 headers.insert(TRACESTATE, v);
             }
         }
-        if let Some(b) = p.baggage.as_deref().filter(|_| enabled & BAGGAGE_BIT != 0) {
+        if let Some(b) = p.baggage.as_deref().filter(|_| baggage) {
             if let Ok(v) = HeaderValue::from_str(b) {
                 headers.insert(BAGGAGE, v);
             }

@@ -17,7 +17,9 @@
 //! else — building batches, encoding, network and file I/O, retries — runs on
 //! the pipeline's own thread, whose tokio runtime is not the user's.
 
+use super::client::OtlpClient;
 use super::dropped::{DropReason, DropStats, Signal};
+use super::otlp::OtlpTarget;
 use super::worker::{spawn_worker, Bounded, ShutdownDeadline, WorkerHandle};
 use crate::error::InitError;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -232,9 +234,28 @@ impl<T: Send + 'static> Queue<T> {
         Self::start_counting(Arc::new(DropStats::new(signal)), config, make)
     }
 
-    /// [`start`](Self::start), counting into `stats` (which the exporter
-    /// may also hold, to count its retries).
-    pub(crate) fn start_counting<X, F>(
+    /// The queue of an OTLP destination: `wrap` makes the signal's export
+    /// around observe's client, built on the pipeline's thread and counting
+    /// its retries in the pipeline's stats, which name the destination.
+    pub(crate) fn otlp<X, F>(
+        signal: Signal,
+        target: OtlpTarget,
+        config: BatchConfig,
+        wrap: F,
+    ) -> Result<Self, InitError>
+    where
+        X: Export<T>,
+        F: FnOnce(OtlpClient) -> X + Send + 'static,
+    {
+        let stats = DropStats::for_destination(signal, target.describe());
+        let counting = Arc::clone(&stats);
+        Self::start_counting(stats, config, move || {
+            Ok(wrap(OtlpClient::new(&target, signal, counting)?))
+        })
+    }
+
+    /// [`start`](Self::start), counting into `stats`.
+    fn start_counting<X, F>(
         stats: Arc<DropStats>,
         config: BatchConfig,
         make: F,

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tracing::dispatcher::WeakDispatch;
 
@@ -181,6 +181,13 @@ impl DropStats {
     /// Names the pipeline's destination in its export errors (set once).
     pub(crate) fn set_destination(&self, destination: String) {
         let _ = self.destination.set(destination);
+    }
+
+    /// The stats of a pipeline into `destination`.
+    pub(crate) fn for_destination(signal: Signal, destination: String) -> Arc<Self> {
+        let stats = Arc::new(DropStats::new(signal));
+        stats.set_destination(destination);
+        stats
     }
 
     /// Counts `n` items an export failed to deliver and keeps its error,

@@ -5,7 +5,7 @@ use super::batch::{
     queue_pipeline, BatchConfig, Export, ExportError, PipelineControl, Queue, Rejected,
 };
 use super::client::OtlpClient;
-use super::dropped::{DropReason, DropStats, Signal};
+use super::dropped::{DropReason, Signal};
 use super::otlp::OtlpTarget;
 use crate::error::InitError;
 use opentelemetry::InstrumentationScope;
@@ -36,14 +36,9 @@ queue_pipeline!(LogPipeline, Item, Signal::Logs, LogExporter, LogExport);
 impl LogPipeline {
     /// The pipeline into one OTLP destination, with observe's client.
     pub(crate) fn otlp(target: OtlpTarget, config: BatchConfig) -> Result<Self, InitError> {
-        let stats = Arc::new(DropStats::new(Signal::Logs));
-        stats.set_destination(target.describe());
-        let counting = Arc::clone(&stats);
-        let queue = Queue::start_counting(stats, config, move || {
-            Ok(OtlpLogs {
-                client: OtlpClient::new(&target, Signal::Logs, counting)?,
-                resource: ResourceAttributesWithSchema::default(),
-            })
+        let queue = Queue::otlp(Signal::Logs, target, config, |client| OtlpLogs {
+            client,
+            resource: ResourceAttributesWithSchema::default(),
         })?;
         Ok(LogPipeline {
             queue: Arc::new(queue),

@@ -87,8 +87,7 @@ impl MetricPipeline {
         interval: Duration,
         timeout: Duration,
     ) -> Result<Self, InitError> {
-        let stats = Arc::new(DropStats::new(Signal::Metrics));
-        stats.set_destination(target.describe());
+        let stats = DropStats::for_destination(Signal::Metrics, target.describe());
         let counting = Arc::clone(&stats);
         Self::start(
             stats,

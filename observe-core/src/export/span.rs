@@ -5,7 +5,7 @@ use super::batch::{
     queue_pipeline, BatchConfig, Export, ExportError, PipelineControl, Queue, Rejected,
 };
 use super::client::OtlpClient;
-use super::dropped::{DropReason, DropStats, Signal};
+use super::dropped::{DropReason, Signal};
 use super::otlp::OtlpTarget;
 use crate::error::InitError;
 use opentelemetry::Context;
@@ -55,14 +55,9 @@ queue_pipeline!(
 impl SpanPipeline {
     /// The pipeline into one OTLP destination, with observe's client.
     pub(crate) fn otlp(target: OtlpTarget, config: BatchConfig) -> Result<Self, InitError> {
-        let stats = Arc::new(DropStats::new(Signal::Traces));
-        stats.set_destination(target.describe());
-        let counting = Arc::clone(&stats);
-        let queue = Queue::start_counting(stats, config, move || {
-            Ok(OtlpSpans {
-                client: OtlpClient::new(&target, Signal::Traces, counting)?,
-                resource: ResourceAttributesWithSchema::default(),
-            })
+        let queue = Queue::otlp(Signal::Traces, target, config, |client| OtlpSpans {
+            client,
+            resource: ResourceAttributesWithSchema::default(),
         })?;
         Ok(SpanPipeline {
             queue: Arc::new(queue),

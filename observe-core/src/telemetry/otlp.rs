@@ -306,15 +306,7 @@ fn general_url(base: &str, signal: Signal, protocol: Protocol) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
+    use crate::telemetry::env::test_env as env;
 
     fn target(d: Destination) -> OtlpTarget {
         match d {

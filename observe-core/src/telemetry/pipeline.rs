@@ -153,12 +153,12 @@ impl TelemetryBuilder {
         if let Some(p) = vars::propagators(&lookup)? {
             crate::propagation::set_propagators(p.trace_context, p.baggage);
         }
-        let quiet = vars::self_level(&lookup)? < vars::SelfLevel::Warn;
-        if self.var("OTEL_LOG_LEVEL").is_some() {
+        if let Some(level) = vars::self_level(&lookup)? {
+            let quiet = level < vars::SelfLevel::Warn;
             crate::export::dropped::set_quiet(quiet);
-        }
-        if quiet {
-            warnings.clear();
+            if quiet {
+                warnings.clear();
+            }
         }
         let (sink, closer) = self.log_sink()?;
 

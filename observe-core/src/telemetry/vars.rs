@@ -218,18 +218,18 @@ pub(crate) enum SelfLevel {
     Debug,
 }
 
-/// `OTEL_LOG_LEVEL`.
-pub(crate) fn self_level(var: Var<'_>) -> Result<SelfLevel, InitError> {
+/// `OTEL_LOG_LEVEL`, if set (unset: `info`).
+pub(crate) fn self_level(var: Var<'_>) -> Result<Option<SelfLevel>, InitError> {
     const NAME: &str = "OTEL_LOG_LEVEL";
     let Some(v) = var(NAME) else {
-        return Ok(SelfLevel::Info);
+        return Ok(None);
     };
     match v.trim().to_ascii_lowercase().as_str() {
-        "none" => Ok(SelfLevel::None),
-        "error" => Ok(SelfLevel::Error),
-        "warn" | "warning" => Ok(SelfLevel::Warn),
-        "info" => Ok(SelfLevel::Info),
-        "debug" => Ok(SelfLevel::Debug),
+        "none" => Ok(Some(SelfLevel::None)),
+        "error" => Ok(Some(SelfLevel::Error)),
+        "warn" | "warning" => Ok(Some(SelfLevel::Warn)),
+        "info" => Ok(Some(SelfLevel::Info)),
+        "debug" => Ok(Some(SelfLevel::Debug)),
         _ => Err(invalid(NAME, &v, "debug, info, warn, error or none")),
     }
 }
@@ -237,15 +237,7 @@ pub(crate) fn self_level(var: Var<'_>) -> Result<SelfLevel, InitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
+    use crate::telemetry::env::test_env as env;
 
     fn error(e: InitError) -> String {
         e.to_string()
@@ -418,10 +410,10 @@ mod tests {
 
     #[test]
     fn log_level_of_observe_itself() {
-        assert_eq!(self_level(&env(&[])).expect("ok"), SelfLevel::Info);
+        assert_eq!(self_level(&env(&[])).expect("ok"), None);
         assert_eq!(
             self_level(&env(&[("OTEL_LOG_LEVEL", "ERROR")])).expect("ok"),
-            SelfLevel::Error
+            Some(SelfLevel::Error)
         );
         assert_eq!(
             error(self_level(&env(&[("OTEL_LOG_LEVEL", "loud")])).expect_err("bad")),

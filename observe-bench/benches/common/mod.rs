@@ -1,0 +1,115 @@
+//! What several benches share: a counting discarding span exporter and
+//! observe as `init` installs it (the "shipped" rows).
+#![allow(dead_code, unreachable_pub)]
+
+use observe::export::{BatchConfig, Signal, SpanPipeline};
+use observe::opentelemetry_sdk::error::OTelSdkResult;
+use observe::opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use observe::testing::TelemetryBuilderExt as _;
+use observe::TelemetryGuard;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A span exporter that discards every batch, counting its spans.
+#[derive(Debug, Default, Clone)]
+pub struct Counting(pub Arc<AtomicU64>);
+
+impl Counting {
+    /// Spans received so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl SpanExporter for Counting {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// stdout stand-in: discards what it gets, counting bytes and lines.
+#[derive(Debug, Default, Clone)]
+pub struct CountingSink {
+    pub bytes: Arc<AtomicU64>,
+    pub lines: Arc<AtomicU64>,
+}
+
+impl io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.lines.fetch_add(n, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// observe as `init` installs it: its span pipeline (defaults) into
+/// [`Counting`], the Prometheus reader with exemplars, the non-blocking line
+/// writer (default buffer) into a [`CountingSink`].
+pub struct Shipped {
+    pub dispatch: observe::tracing::Dispatch,
+    pub guard: TelemetryGuard,
+    pub delivered: Counting,
+    pub sink: CountingSink,
+    _prometheus: observe::export::prometheus::PrometheusExporter,
+}
+
+impl Shipped {
+    pub fn new(service: &str) -> Shipped {
+        let delivered = Counting::default();
+        let sink = CountingSink::default();
+        let writer = Arc::new(
+            observe::NonBlocking::new(
+                sink.clone(),
+                observe::DEFAULT_LOG_BUFFER,
+                observe::FullPolicy::DropNewest,
+            )
+            .expect("line writer"),
+        );
+        let prometheus = observe::export::prometheus::PrometheusExporter::new();
+        let (dispatch, guard) = observe::Telemetry::builder(service)
+            .env_source(|_| None)
+            .log_output(observe::LogOutput::Sink(writer))
+            .span_pipeline(
+                SpanPipeline::new(delivered.clone(), BatchConfig::default()).expect("pipeline"),
+            )
+            .prometheus(&prometheus)
+            .build()
+            .expect("telemetry")
+            .into_parts();
+        Shipped {
+            dispatch,
+            guard,
+            delivered,
+            sink,
+            _prometheus: prometheus,
+        }
+    }
+
+    /// Flushes, prints what became of `produced` spans, asserts delivered +
+    /// counted = produced, and shuts down.
+    pub fn check(self, row: &str, produced: u64) {
+        let _ = self.guard.flush(Duration::from_secs(30));
+        let stats = self.guard.export_stats(Signal::Traces);
+        let got = self.delivered.get();
+        eprintln!(
+            "{row}: {produced} produced, {got} spans delivered, {} counted dropped \
+             ({} queue_full), {} line bytes written",
+            stats.dropped(),
+            stats.queue_full,
+            self.sink.bytes.load(Ordering::Relaxed)
+        );
+        assert_eq!(
+            got + stats.dropped(),
+            produced,
+            "delivered + counted = produced"
+        );
+        let _ = self.guard.shutdown(Duration::from_secs(5));
+    }
+}
