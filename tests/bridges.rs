@@ -296,7 +296,7 @@ fn tracing_spans_and_events_of_other_crates_are_children_and_lines_of_the_curren
     assert_eq!(
         lines_of(&trace_id),
         vec![format!(
-            r#"{{"timestamp":"{ts}","level":"INFO","service":"bridges","event":"bridges_other_crate","trace_id":"{trace_id}","span_id":"{}","event_inferred":true,"message":"rates fetched","target":"bridges::other_crate","currency":"EUR","attempt":1,"code.function":"convert"}}"#,
+            r#"{{"timestamp":"{ts}","level":"INFO","service":"bridges","event":"rates_fetched","trace_id":"{trace_id}","span_id":"{}","event_inferred":true,"message":"rates fetched","target":"bridges::other_crate","currency":"EUR","attempt":1,"code.function":"convert"}}"#,
             fetch.span_context.span_id()
         )]
     );

@@ -108,10 +108,17 @@ fn mandatory_keys_come_first_in_order() {
 }
 
 #[test]
-fn plain_tracing_events_get_an_inferred_event_name() {
+fn plain_tracing_events_are_named_by_a_fixed_message_else_by_their_target() {
     let (_, cap) = golden().run(|| {
         tracing::info!(target: "hyper_util::client::legacy", attempt = 3, "connecting");
-        tracing::warn!("no target given");
+        tracing::warn!(order_id = 7, "Order fetched.");
+        tracing::info!(target: "orders::repo", "fetched 3 orders");
+        tracing::info!(target: "orders::repo", attempt = 1);
+        // One call site whose message carries a value: named by its first
+        // message, then by its target once the message changed.
+        for user in ["alice", "bob", "carol"] {
+            tracing::info!(target: "auth::login", "user {user} logged in");
+        }
     });
     assert_eq!(
         cap.lines[0],
@@ -119,7 +126,7 @@ fn plain_tracing_events_get_an_inferred_event_name() {
             "timestamp": "2026-05-22T02:14:33.123456Z",
             "level": "INFO",
             "service": "payment-service",
-            "event": "hyper_util_client_legacy",
+            "event": "connecting",
             "trace_id": null,
             "span_id": null,
             "event_inferred": true,
@@ -128,8 +135,26 @@ fn plain_tracing_events_get_an_inferred_event_name() {
             "attempt": 3
         })
     );
-    assert_eq!(cap.lines[1]["event"], "logging");
-    assert_eq!(cap.lines[1]["event_inferred"], true);
+    let names: Vec<_> = cap
+        .lines
+        .iter()
+        .map(|l| {
+            assert_eq!(l["event_inferred"], true, "{l}");
+            l["event"].as_str().expect("event").to_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "connecting",
+            "order_fetched",
+            "orders_repo",
+            "orders_repo",
+            "user_alice_logged_in",
+            "auth_login",
+            "auth_login"
+        ]
+    );
 }
 
 #[test]

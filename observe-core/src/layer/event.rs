@@ -82,8 +82,10 @@ impl EventBufs {
                 line::write_inferred_event(&mut b.event, &self.log_target);
             }
         } else if !named {
+            // A plain tracing event: named by its message when that is a
+            // fixed phrase, else by its target.
             match self.callsites.peek(meta) {
-                Some(info) => b.event.extend_from_slice(&info.inferred_event),
+                Some(info) => info.write_unnamed_event(&mut b.event, &b.message),
                 None => line::write_inferred_event(&mut b.event, meta.target()),
             }
         }

@@ -85,8 +85,62 @@ pub(crate) fn write_target_json(buf: &mut Vec<u8>, target: &str) {
     json::write_str(buf, target, 256);
 }
 
-/// The fallback event name of a plain tracing event: its target in snake_case
-/// (`hyper_util::client::legacy` → `hyper_util_client_legacy`), quoted.
+/// Most words and bytes of a message that names its event.
+const MESSAGE_EVENT_WORDS: usize = 8;
+const MESSAGE_EVENT_LEN: usize = 64;
+
+/// The event name of a plain tracing event from its message, when the
+/// message reads as a fixed phrase: ASCII letters in at most eight words
+/// separated by spaces, `,`, `;`, `-` or `_` (apostrophes dropped, one
+/// trailing `.`, `!` or `?` allowed), at most 64 bytes of name
+/// (`"Order fetched."` → `order_fetched`). Anything else — a digit, a quote,
+/// `:`, `=`, `/`, `{`, non-ASCII, an escape — says the message carries a
+/// value, and nothing is written. `message` is the JSON string (quoted, as
+/// in [`LineBufs::message`]). Returns whether a name was written.
+pub(crate) fn write_message_event(buf: &mut Vec<u8>, message: &[u8]) -> bool {
+    let inner = match message {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => return false,
+    };
+    let inner = match inner {
+        [rest @ .., b'.' | b'!' | b'?'] => rest,
+        _ => inner,
+    };
+    let start = buf.len();
+    buf.push(b'"');
+    let (mut words, mut in_word) = (0usize, false);
+    for &c in inner {
+        match c {
+            b'a'..=b'z' | b'A'..=b'Z' => {
+                if !in_word {
+                    words += 1;
+                    if words > 1 {
+                        buf.push(b'_');
+                    }
+                    in_word = true;
+                }
+                buf.push(c.to_ascii_lowercase());
+            }
+            b'\'' => {}
+            b' ' | b',' | b';' | b'-' | b'_' => in_word = false,
+            _ => words = usize::MAX,
+        }
+        if words > MESSAGE_EVENT_WORDS || buf.len() - start > MESSAGE_EVENT_LEN + 1 {
+            buf.truncate(start);
+            return false;
+        }
+    }
+    if words == 0 {
+        buf.truncate(start);
+        return false;
+    }
+    buf.push(b'"');
+    true
+}
+
+/// The fallback event name of an event without an `event` field and without
+/// a fixed-phrase message (and of every `log` record): its target in
+/// snake_case (`hyper_util::client::legacy` → `hyper_util_client_legacy`), quoted.
 pub(crate) fn write_inferred_event(buf: &mut Vec<u8>, target: &str) {
     buf.push(b'"');
     let mut last_us = true;
@@ -460,6 +514,47 @@ mod tests {
         assert_eq!(v["route"], "/pay");
         assert_eq!(v["synthetic"], true);
         assert_eq!(text.matches("\"gateway\"").count(), 1);
+    }
+
+    #[test]
+    fn fixed_phrase_messages_name_their_events_and_others_do_not() {
+        let q = |m: &str| format!("\"{m}\"");
+        for (message, want) in [
+            ("order fetched", Some("\"order_fetched\"")),
+            (
+                "Connection reset, retrying.",
+                Some("\"connection_reset_retrying\""),
+            ),
+            (
+                "couldn't reach the bank!",
+                Some("\"couldnt_reach_the_bank\""),
+            ),
+            ("  cache-miss__x  ", Some("\"cache_miss_x\"")),
+            (
+                "one two three four five six seven eight",
+                Some("\"one_two_three_four_five_six_seven_eight\""),
+            ),
+            ("one two three four five six seven eight nine", None),
+            (&"a".repeat(65), None),
+            ("fetched 3 orders", None),
+            ("user=alice", None),
+            ("failed: timeout", None),
+            ("GET /orders", None),
+            ("naïve", None),
+            ("said \\\"no\\\"", None),
+            ("", None),
+            ("...", None),
+            ("ends with two..", None),
+        ] {
+            let mut b = b"x".to_vec();
+            let wrote = write_message_event(&mut b, q(message).as_bytes());
+            assert_eq!(wrote, want.is_some(), "{message:?}");
+            let want = format!("x{}", want.unwrap_or(""));
+            assert_eq!(String::from_utf8(b).expect("utf8"), want, "{message:?}");
+        }
+        let mut b = Vec::new();
+        assert!(!write_message_event(&mut b, b"unquoted"));
+        assert!(b.is_empty());
     }
 
     #[test]
