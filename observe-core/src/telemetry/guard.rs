@@ -140,6 +140,13 @@ impl TelemetryGuard {
         self.tracer_provider.as_ref()
     }
 
+    /// The OpenTelemetry logger provider whose records reach observe's log
+    /// pipelines (present when log records are exported), for code that
+    /// emits records through the OpenTelemetry Logs API directly.
+    pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.logger_provider.as_ref()
+    }
+
     /// A tracer of that provider, for code that uses the OpenTelemetry API directly.
     pub fn tracer(&self, name: &'static str) -> Option<opentelemetry_sdk::trace::SdkTracer> {
         self.tracer_provider.as_ref().map(|tp| tp.tracer(name))
