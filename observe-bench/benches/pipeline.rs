@@ -343,7 +343,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let collector = if bench {
+    let otlp_wanted = !matches!(
+        std::env::var("OBSERVE_BENCH_ONLY").as_deref(),
+        Ok("discard")
+    );
+    let collector = if bench && otlp_wanted {
         let options = CollectorOptions::new()
             .override_yaml("exporters::nop: {}")
             .override_yaml("service::pipelines::traces::processors: [memory_limiter, batch]")
@@ -359,11 +363,14 @@ fn main() {
     } else {
         None
     };
-    let dests: &[Dest] = if collector.is_some() {
-        &[Dest::Discard, Dest::Grpc, Dest::Http]
-    } else {
-        &[Dest::Discard]
-    };
+    let mut dests = vec![Dest::Discard];
+    if collector.is_some() {
+        dests.extend([Dest::Grpc, Dest::Http]);
+    }
+    // OBSERVE_BENCH_ONLY=discard|grpc|http: one destination (a quicker run).
+    if let Ok(only) = std::env::var("OBSERVE_BENCH_ONLY") {
+        dests.retain(|d| format!("{d:?}").eq_ignore_ascii_case(&only));
+    }
     let loads = [Load::Full, Load::Paced(rate)];
     println!(
         "{:5} {:8} {:7} {:14} {:>11} {:>10} {:>12} {:>10} {:>9}",
@@ -378,7 +385,7 @@ fn main() {
         "lost %"
     );
     for kind in [Kind::Spans, Kind::Logs] {
-        for &dest in dests {
+        for &dest in &dests {
             for load in loads {
                 for side in ["sdk", "observe"] {
                     let delivered = match (dest, kind) {

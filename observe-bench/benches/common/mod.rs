@@ -57,7 +57,7 @@ pub struct Shipped {
     pub guard: TelemetryGuard,
     pub delivered: Counting,
     pub sink: CountingSink,
-    _prometheus: observe::export::prometheus::PrometheusExporter,
+    prometheus: observe::export::prometheus::PrometheusExporter,
 }
 
 impl Shipped {
@@ -88,8 +88,13 @@ impl Shipped {
             guard,
             delivered,
             sink,
-            _prometheus: prometheus,
+            prometheus,
         }
+    }
+
+    /// The Prometheus text exposition of what was recorded so far.
+    pub fn prometheus_text(&self) -> String {
+        self.prometheus.render_text()
     }
 
     /// Flushes, prints what became of `produced` spans, asserts delivered +
