@@ -24,7 +24,9 @@
 //! dropped = produced.
 //!
 //! A throughput run, not a criterion timing: `cargo bench -p observe-bench
-//! --bench pipeline` (the OTLP cases need `target/tools/bin/jaeger`; without
+//! --bench pipeline` (`OBSERVE_BENCH_ONLY=discard|grpc|http`,
+//! `OBSERVE_BENCH_KIND=spans|logs`, `OBSERVE_BENCH_SIDE=sdk|observe`,
+//! `OBSERVE_BENCH_LOAD=full|paced` run fewer cases; the OTLP cases need `target/tools/bin/jaeger`; without
 //! it they are left out, said so). Figures: docs/performance.md.
 
 use observe::export::{BatchConfig, LogPipeline, Signal, SpanPipeline};
@@ -384,10 +386,20 @@ fn main() {
         "delivered",
         "lost %"
     );
+    // OBSERVE_BENCH_KIND=spans|logs, OBSERVE_BENCH_SIDE=sdk|observe,
+    // OBSERVE_BENCH_LOAD=full|paced: fewer cases (to profile one).
+    let wanted = |var: &str, v: &str| std::env::var(var).map_or(true, |w| w == v);
     for kind in [Kind::Spans, Kind::Logs] {
         for &dest in &dests {
             for load in loads {
                 for side in ["sdk", "observe"] {
+                    let load_name = if load == Load::Full { "full" } else { "paced" };
+                    if !wanted("OBSERVE_BENCH_KIND", &format!("{kind:?}").to_lowercase())
+                        || !wanted("OBSERVE_BENCH_SIDE", side)
+                        || !wanted("OBSERVE_BENCH_LOAD", load_name)
+                    {
+                        continue;
+                    }
                     let delivered = match (dest, kind) {
                         (Dest::Discard, Kind::Spans) => {
                             Delivered::Spans(common::Counting::default())
