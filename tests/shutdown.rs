@@ -208,5 +208,6 @@ fn a_full_queue_drops_and_every_span_is_accounted_for() {
         }
     }
     assert_eq!(by_reason.values().sum::<u64>(), 200, "{by_reason:?}");
-    assert!(by_reason["queue_full"] >= 180, "{by_reason:?}");
+    // At most 8 queued and 4 exports of 4 in flight were accepted.
+    assert!(by_reason["queue_full"] >= 200 - 8 - 4 * 4, "{by_reason:?}");
 }

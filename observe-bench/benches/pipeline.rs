@@ -162,7 +162,14 @@ impl Side {
                     Kind::Spans => Signal::Traces,
                     Kind::Logs => Signal::Logs,
                 };
-                let dropped = g.export_stats(signal).dropped();
+                let stats = g.export_stats(signal);
+                if stats.retries > 0 {
+                    eprintln!(
+                        "observe {kind:?}: {} export retries, {:?} waited in all",
+                        stats.retries, stats.retry_wait
+                    );
+                }
+                let dropped = stats.dropped();
                 let _ = g.shutdown(Duration::from_secs(30));
                 Some(dropped)
             }

@@ -6,7 +6,8 @@
 //!  Queue::push ─try_send─▶ [sync_channel, bounded] ──try_recv──▶ batch (≤ max_export_batch_size)
 //!     │  full: count queue_full, drop        ▲                           │
 //!     └─ pending == batch size: Notify ──────┘ wake                      ▼
-//!                                        timer (scheduled_delay) ──▶ Export::export(batch).await
+//!                                        timer (scheduled_delay) ──▶ Export::export(batch), up to
+//!                                                                    max_in_flight at once
 //!  guard / provider ──Control (flush, shutdown, resource)──▶ worker      │ error/timeout: count export_failed
 //!                   ◀── reply (std channel, waited with a timeout) ──────┘ deadline: count shutdown_timeout
 //! ```
@@ -22,10 +23,12 @@ use super::dropped::{DropReason, DropStats, Signal};
 use super::otlp::OtlpTarget;
 use super::worker::{spawn_worker, Bounded, ShutdownDeadline, WorkerHandle};
 use crate::error::InitError;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::Resource;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -116,7 +119,9 @@ macro_rules! queue_pipeline {
                 E: $exporter + 'static,
                 F: FnOnce() -> Result<E, String> + Send + 'static,
             {
-                let queue = Queue::<$item>::start($signal, config, move || make().map($export))?;
+                let queue = Queue::<$item>::start($signal, config, move || {
+                    make().map(|e| $export(Arc::new(e)))
+                })?;
                 Ok($ty {
                     queue: Arc::new(queue),
                 })
@@ -154,14 +159,23 @@ pub(crate) enum ExportError {
     Rejected(String),
 }
 
+/// What an export of one batch ends with: `Ok` holds what the receiver
+/// rejected of a delivered batch.
+pub(crate) type ExportResult = Result<Option<Rejected>, ExportError>;
+
 /// One export destination, driven by a pipeline's worker thread only.
 pub(crate) trait Export<T>: 'static {
-    /// Exports one batch. Runs on the worker's runtime; may await I/O.
-    /// `Ok` holds what the receiver rejected of a delivered batch.
-    fn export(
-        &mut self,
-        batch: Vec<T>,
-    ) -> impl Future<Output = Result<Option<Rejected>, ExportError>>;
+    /// Exports one batch: whatever needs the exporter itself (encoding)
+    /// happens in the call, the returned future owns the rest (I/O,
+    /// retries). Runs on the worker's runtime.
+    fn export(&mut self, batch: Vec<T>) -> impl Future<Output = ExportResult> + Send + 'static;
+    /// How many exports may be in flight at once: 1 (the SDK's exporters,
+    /// which the specification never calls concurrently), more for
+    /// observe's OTLP client, so that a batch is encoded and sent while
+    /// the previous one waits for its answer.
+    fn max_in_flight(&self) -> usize {
+        1
+    }
     /// Receives the telemetry's resource before the first export.
     fn set_resource(&mut self, resource: &Resource);
     /// Releases connections and files (after the last export).
@@ -281,6 +295,7 @@ impl<T: Send + 'static> Queue<T> {
             stats: Arc::clone(&stats),
             config: config.clone(),
             cut_by_shutdown: false,
+            in_flight: FuturesUnordered::new(),
         };
         let thread = spawn_worker(signal, make, move |exporter| worker.run(exporter))?;
         Ok(Queue {
@@ -336,6 +351,9 @@ impl<T: Send + 'static> PipelineControl for Queue<T> {
     }
 }
 
+/// An export in flight: its batch's size and how it ended.
+type InFlight = Pin<Box<dyn Future<Output = (usize, Bounded<ExportResult>)> + Send>>;
+
 struct WorkerParts<T> {
     rx: Receiver<T>,
     shared: Arc<Shared>,
@@ -345,6 +363,8 @@ struct WorkerParts<T> {
     config: BatchConfig,
     /// An export was cut short by the shutdown deadline.
     cut_by_shutdown: bool,
+    /// Exports begun and not yet ended (at most the exporter's `max_in_flight`).
+    in_flight: FuturesUnordered<InFlight>,
 }
 
 /// How a drain ended.
@@ -362,7 +382,11 @@ impl<T: Send + 'static> WorkerParts<T> {
             tokio::select! {
                 biased;
                 msg = self.control.recv() => match msg {
-                    Some(Control::SetResource(r)) => exporter.set_resource(&r),
+                    Some(Control::SetResource(r)) => {
+                        // The exporter is changed only with nothing in flight.
+                        self.settle().await;
+                        exporter.set_resource(&r);
+                    }
                     Some(Control::Flush { reply }) => {
                         let r = self.drain(&mut exporter, None).await;
                         let _ = reply.send(result(r));
@@ -387,27 +411,47 @@ impl<T: Send + 'static> WorkerParts<T> {
                         return;
                     }
                 },
-                () = self.shared.notify.notified() => {
-                    // Once a shutdown began, the control arm takes over.
-                    while self.shared.pending.load(Ordering::Acquire) >= self.shared.max_batch
-                        && self.deadline.get().is_none()
-                    {
-                        if self.export_batch(&mut exporter, None).await.0 == 0 {
-                            break;
-                        }
-                    }
+                Some((n, ended)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    let _ = self.account(n, ended);
+                    self.launch_full(&mut exporter);
                 }
+                () = self.shared.notify.notified() => self.launch_full(&mut exporter),
                 () = tokio::time::sleep_until(next) => {
                     let _ = self.drain(&mut exporter, None).await;
                     next = tokio::time::Instant::now() + delay;
                 }
             }
+            // A full queue that never emptied (a drain took some of it while
+            // it kept filling) sends no new notification: look here too.
+            self.launch_full(&mut exporter);
             self.stats.maybe_report(Instant::now());
         }
     }
 
-    /// Exports what was queued when it was called, batch by batch. With a
-    /// deadline (shutdown), what is left when it passes is dropped and counted.
+    /// Begins exports of full batches while the exporter takes more.
+    /// Once a shutdown began, the control arm takes over.
+    fn launch_full<X: Export<T>>(&mut self, exporter: &mut X) {
+        while self.shared.pending.load(Ordering::Acquire) >= self.shared.max_batch
+            && self.in_flight.len() < exporter.max_in_flight()
+            && self.deadline.get().is_none()
+        {
+            if self.launch(exporter, None) == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Waits until no export is in flight, counting how each ended.
+    async fn settle(&mut self) {
+        while let Some((n, ended)) = self.in_flight.next().await {
+            let _ = self.account(n, ended);
+        }
+    }
+
+    /// Exports what was queued when it was called, batch by batch (up to
+    /// the exporter's `max_in_flight` at once), and waits for every export
+    /// in flight. With a deadline (shutdown), what is left when it passes
+    /// is dropped and counted.
     async fn drain<X: Export<T>>(
         &mut self,
         exporter: &mut X,
@@ -415,35 +459,40 @@ impl<T: Send + 'static> WorkerParts<T> {
     ) -> Drained {
         let mut left = self.shared.pending.load(Ordering::Acquire);
         let mut outcome = Drained::Done;
-        while left > 0 {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+        loop {
+            if left > 0 && deadline.is_some_and(|d| Instant::now() >= d) {
                 let mut n = 0u64;
                 while self.rx.try_recv().is_ok() {
                     n += 1;
                 }
                 self.shared.pending.fetch_sub(n as usize, Ordering::AcqRel);
                 self.stats.add(DropReason::ShutdownTimeout, n);
+                // What is in flight ends by the same deadline, counted.
+                self.settle().await;
                 return Drained::Deadline;
             }
-            let (n, r) = self.export_batch(exporter, deadline).await;
-            if n == 0 {
-                break;
+            while left > 0 && self.in_flight.len() < exporter.max_in_flight() {
+                match self.launch(exporter, deadline) {
+                    0 => left = 0,
+                    n => left = left.saturating_sub(n),
+                }
             }
-            if let Err(e) = r {
-                outcome = Drained::Failed(e);
+            match self.in_flight.next().await {
+                Some((n, ended)) => {
+                    if let Err(e) = self.account(n, ended) {
+                        outcome = Drained::Failed(e);
+                    }
+                }
+                None if left == 0 => return outcome,
+                None => {}
             }
-            left = left.saturating_sub(n);
         }
-        outcome
     }
 
-    /// Takes up to one batch from the channel and exports it within the
-    /// export timeout (and the deadline, if any).
-    async fn export_batch<X: Export<T>>(
-        &mut self,
-        exporter: &mut X,
-        deadline: Option<Instant>,
-    ) -> (usize, Result<(), String>) {
+    /// Takes up to one batch from the channel and begins its export, bound
+    /// by the export timeout (and the deadline, if any, and the shutdown's).
+    /// Returns the batch's size (0: nothing was queued).
+    fn launch<X: Export<T>>(&mut self, exporter: &mut X, deadline: Option<Instant>) -> usize {
         let mut batch = Vec::with_capacity(
             self.shared
                 .pending
@@ -458,46 +507,47 @@ impl<T: Send + 'static> WorkerParts<T> {
         }
         let n = batch.len();
         if n == 0 {
-            return (0, Ok(()));
+            return 0;
         }
         self.shared.pending.fetch_sub(n, Ordering::AcqRel);
         let export = exporter.export(batch);
-        match self
-            .deadline
-            .bound(export, self.config.export_timeout, deadline)
-            .await
-        {
-            Bounded::Done(Ok(None)) => (n, Ok(())),
+        let bound = Arc::clone(&self.deadline);
+        let timeout = self.config.export_timeout;
+        self.in_flight.push(Box::pin(async move {
+            (n, bound.bound(export, timeout, deadline).await)
+        }));
+        n
+    }
+
+    /// Counts how the export of a batch of `n` ended.
+    fn account(&mut self, n: usize, ended: Bounded<ExportResult>) -> Result<(), String> {
+        match ended {
+            Bounded::Done(Ok(None)) => Ok(()),
             Bounded::Done(Ok(Some(r))) => {
                 // Delivered; the receiver's rejection is counted, not an error.
                 self.stats.rejected(r.items, &r.reason);
-                (n, Ok(()))
+                Ok(())
             }
             Bounded::Done(Err(ExportError::Failed(e))) => {
-                (n, Err(self.stats.export_failed(n as u64, &e)))
+                Err(self.stats.export_failed(n as u64, &e))
             }
-            Bounded::Done(Err(ExportError::Rejected(e))) => {
-                (n, Err(self.stats.rejected(n as u64, &e)))
-            }
+            Bounded::Done(Err(ExportError::Rejected(e))) => Err(self.stats.rejected(n as u64, &e)),
             Bounded::Cut {
                 by_deadline: true,
                 after: limit,
             } => {
                 self.cut_by_shutdown = true;
                 self.stats.add(DropReason::ShutdownTimeout, n as u64);
-                (
-                    n,
-                    Err(format!(
-                        "export did not finish before the deadline ({limit:?})"
-                    )),
-                )
+                Err(format!(
+                    "export did not finish before the deadline ({limit:?})"
+                ))
             }
             Bounded::Cut {
                 by_deadline: false,
                 after: limit,
             } => {
                 let e = format!("timed out after {limit:?}");
-                (n, Err(self.stats.export_failed(n as u64, &e)))
+                Err(self.stats.export_failed(n as u64, &e))
             }
         }
     }
@@ -525,22 +575,39 @@ mod tests {
         delay: Duration,
         /// Exports begun.
         started: Arc<AtomicUsize>,
+        /// Exports running now, and the most at once.
+        running: Arc<AtomicUsize>,
+        most_running: Arc<AtomicUsize>,
+        /// `max_in_flight` (0: the default, 1).
+        in_flight: usize,
     }
 
     impl Export<u32> for Probe {
-        async fn export(&mut self, batch: Vec<u32>) -> Result<Option<Rejected>, ExportError> {
-            self.started.fetch_add(1, Ordering::AcqRel);
-            if !self.delay.is_zero() {
-                tokio::time::sleep(self.delay).await;
+        fn export(
+            &mut self,
+            batch: Vec<u32>,
+        ) -> impl Future<Output = ExportResult> + Send + 'static {
+            let p = self.clone();
+            async move {
+                p.started.fetch_add(1, Ordering::AcqRel);
+                let now = p.running.fetch_add(1, Ordering::AcqRel) + 1;
+                p.most_running.fetch_max(now, Ordering::AcqRel);
+                if !p.delay.is_zero() {
+                    tokio::time::sleep(p.delay).await;
+                }
+                p.running.fetch_sub(1, Ordering::AcqRel);
+                if p.fail.load(Ordering::Relaxed) {
+                    return Err(ExportError::Failed("receiver down".into()));
+                }
+                p.batches
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(batch.len());
+                Ok(None)
             }
-            if self.fail.load(Ordering::Relaxed) {
-                return Err(ExportError::Failed("receiver down".into()));
-            }
-            self.batches
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(batch.len());
-            Ok(None)
+        }
+        fn max_in_flight(&self) -> usize {
+            self.in_flight.max(1)
         }
         fn set_resource(&mut self, _: &Resource) {}
         fn shutdown(&mut self) {}
@@ -623,6 +690,111 @@ mod tests {
         // After shutdown, pushes are ignored.
         q.push(7);
         assert_eq!(q.stats.get(DropReason::QueueFull), 0);
+    }
+
+    /// An exporter that takes several exports at once gets them, never
+    /// more than it takes, and a flush waits for all of them; one that
+    /// takes one at a time gets one at a time.
+    #[test]
+    fn exports_in_flight_stay_within_the_exporters_limit() {
+        for (limit, want_most) in [(3, 3), (1, 1)] {
+            let p = Probe {
+                delay: Duration::from_millis(100),
+                in_flight: limit,
+                ..Probe::default()
+            };
+            let q = start(
+                &p,
+                BatchConfig::default()
+                    .max_export_batch_size(10)
+                    .scheduled_delay(Duration::from_secs(3600)),
+            );
+            for i in 0..80 {
+                q.push(i);
+            }
+            q.flush(Duration::from_secs(10)).expect("flush");
+            assert_eq!(total(&p), 80, "limit {limit}");
+            assert_eq!(p.batches.lock().expect("lock").len(), 8, "limit {limit}");
+            assert_eq!(
+                p.most_running.load(Ordering::Acquire),
+                want_most,
+                "limit {limit}"
+            );
+            assert_eq!(p.running.load(Ordering::Acquire), 0);
+            q.shutdown(Duration::from_secs(5)).expect("shutdown");
+        }
+    }
+
+    /// A queue kept full across the timer's drain goes on being exported
+    /// batch after batch: the drain leaves it full (it fills while drained),
+    /// so no new notification comes, and the worker must look by itself.
+    #[test]
+    fn a_queue_kept_full_goes_on_being_exported_after_the_timer() {
+        // Each export takes 2 ms: the producer refills the queue meanwhile.
+        let p = Probe {
+            delay: Duration::from_millis(2),
+            ..Probe::default()
+        };
+        let q = Arc::new(start(
+            &p,
+            BatchConfig::default()
+                .max_queue_size(40)
+                .max_export_batch_size(10)
+                .scheduled_delay(Duration::from_millis(100)),
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (q, stop) = (Arc::clone(&q), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    q.push(i);
+                    i = i.wrapping_add(1);
+                }
+            })
+        };
+        // Past the first timer: from then on, a stalled worker would export
+        // 4 batches a tick (40 in these 1 000 ms), a busy one about 400.
+        std::thread::sleep(Duration::from_millis(300));
+        let before = p.started.load(Ordering::Acquire);
+        std::thread::sleep(Duration::from_millis(1000));
+        let during = p.started.load(Ordering::Acquire) - before;
+        stop.store(true, Ordering::Relaxed);
+        producer.join().expect("producer");
+        assert!(during > 120, "{during} exports in 1 s with the queue full");
+        q.shutdown(Duration::from_secs(5)).expect("shutdown");
+    }
+
+    /// A shutdown cuts short every export in flight, not only one.
+    #[test]
+    fn shutdown_cuts_short_every_export_in_flight() {
+        let slow = Probe {
+            delay: Duration::from_secs(20),
+            in_flight: 3,
+            ..Probe::default()
+        };
+        let q = start(
+            &slow,
+            BatchConfig::default()
+                .max_export_batch_size(2)
+                .export_timeout(Duration::from_secs(30)),
+        );
+        for i in 0..6 {
+            q.push(i);
+        }
+        let t0 = Instant::now();
+        while slow.running.load(Ordering::Acquire) < 3 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "three exports never ran"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let t0 = Instant::now();
+        assert!(q.shutdown(Duration::from_millis(300)).is_err());
+        let took = t0.elapsed();
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert_eq!(q.stats.get(DropReason::ShutdownTimeout), 6);
     }
 
     /// A shutdown that begins while an export hangs ends by its own

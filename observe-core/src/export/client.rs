@@ -56,6 +56,13 @@ impl Answer for ExportMetricsServiceResponse {
     }
 }
 
+/// How many OTLP exports of one pipeline may be in flight at once: the
+/// next batch is encoded and sent while earlier ones wait for their
+/// answer (or retry), so a pipeline's rate is not one batch per round
+/// trip. Each holds one encoded batch (at most `max_export_batch_size`
+/// items) outside the queue.
+pub(crate) const OTLP_MAX_IN_FLIGHT: usize = 4;
+
 /// One signal's OTLP client.
 pub(crate) struct OtlpClient {
     transport: Transport,

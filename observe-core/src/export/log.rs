@@ -2,9 +2,9 @@
 //! exported in batches on the pipeline's own thread.
 
 use super::batch::{
-    queue_pipeline, BatchConfig, Export, ExportError, PipelineControl, Queue, Rejected,
+    queue_pipeline, BatchConfig, Export, ExportError, ExportResult, PipelineControl, Queue,
 };
-use super::client::OtlpClient;
+use super::client::{OtlpClient, OTLP_MAX_IN_FLIGHT};
 use super::dropped::{DropReason, Signal};
 use super::otlp::OtlpTarget;
 use crate::error::InitError;
@@ -18,6 +18,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter, LogProcessor, SdkLogRecord};
 use opentelemetry_sdk::Resource;
 use prost::Message as _;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ impl LogPipeline {
     /// The pipeline into one OTLP destination, with observe's client.
     pub(crate) fn otlp(target: OtlpTarget, config: BatchConfig) -> Result<Self, InitError> {
         let queue = Queue::otlp(Signal::Logs, target, config, |client| OtlpLogs {
-            client,
+            client: Arc::new(client),
             resource: ResourceAttributesWithSchema::default(),
         })?;
         Ok(LogPipeline {
@@ -46,21 +47,29 @@ impl LogPipeline {
     }
 }
 
-struct LogExport<E>(E);
+/// A log exporter of the SDK's interface: one export at a time (its
+/// in-flight export holds the other reference).
+struct LogExport<E>(Arc<E>);
 
 impl<E: LogExporter + 'static> Export<Item> for LogExport<E> {
-    async fn export(&mut self, batch: Vec<Item>) -> Result<Option<Rejected>, ExportError> {
-        let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
-            batch.iter().map(|b| (&b.0, &b.1)).collect();
-        self.0
-            .export(LogBatch::new(&refs))
-            .await
-            .map(|()| None)
-            .map_err(|e| ExportError::Failed(super::error_text(&e)))
+    fn export(&mut self, batch: Vec<Item>) -> impl Future<Output = ExportResult> + Send + 'static {
+        let exporter = Arc::clone(&self.0);
+        async move {
+            let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+                batch.iter().map(|b| (&b.0, &b.1)).collect();
+            exporter
+                .export(LogBatch::new(&refs))
+                .await
+                .map(|()| None)
+                .map_err(|e| ExportError::Failed(super::error_text(&e)))
+        }
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.0.set_resource(resource);
+        // Called with nothing in flight: the worker's is the only reference.
+        if let Some(e) = Arc::get_mut(&mut self.0) {
+            e.set_resource(resource);
+        }
     }
 
     fn shutdown(&mut self) {
@@ -70,12 +79,12 @@ impl<E: LogExporter + 'static> Export<Item> for LogExport<E> {
 
 /// Log records to OTLP: opentelemetry-proto's `ResourceLogs`, encoded once.
 struct OtlpLogs {
-    client: OtlpClient,
+    client: Arc<OtlpClient>,
     resource: ResourceAttributesWithSchema,
 }
 
 impl Export<Item> for OtlpLogs {
-    async fn export(&mut self, batch: Vec<Item>) -> Result<Option<Rejected>, ExportError> {
+    fn export(&mut self, batch: Vec<Item>) -> impl Future<Output = ExportResult> + Send + 'static {
         let items = batch.len() as u64;
         let body = {
             let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
@@ -87,9 +96,16 @@ impl Export<Item> for OtlpLogs {
             .encode_to_vec()
         };
         drop(batch);
-        self.client
-            .export::<ExportLogsServiceResponse>(body, items)
-            .await
+        let client = Arc::clone(&self.client);
+        async move {
+            client
+                .export::<ExportLogsServiceResponse>(body, items)
+                .await
+        }
+    }
+
+    fn max_in_flight(&self) -> usize {
+        OTLP_MAX_IN_FLIGHT
     }
 
     fn set_resource(&mut self, resource: &Resource) {

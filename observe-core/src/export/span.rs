@@ -2,9 +2,9 @@
 //! batches on the pipeline's own thread.
 
 use super::batch::{
-    queue_pipeline, BatchConfig, Export, ExportError, PipelineControl, Queue, Rejected,
+    queue_pipeline, BatchConfig, Export, ExportError, ExportResult, PipelineControl, Queue,
 };
-use super::client::OtlpClient;
+use super::client::{OtlpClient, OTLP_MAX_IN_FLIGHT};
 use super::dropped::{DropReason, Signal};
 use super::otlp::OtlpTarget;
 use crate::error::InitError;
@@ -18,6 +18,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use opentelemetry_sdk::Resource;
 use prost::Message as _;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ impl SpanPipeline {
     /// The pipeline into one OTLP destination, with observe's client.
     pub(crate) fn otlp(target: OtlpTarget, config: BatchConfig) -> Result<Self, InitError> {
         let queue = Queue::otlp(Signal::Traces, target, config, |client| OtlpSpans {
-            client,
+            client: Arc::new(client),
             resource: ResourceAttributesWithSchema::default(),
         })?;
         Ok(SpanPipeline {
@@ -65,19 +66,30 @@ impl SpanPipeline {
     }
 }
 
-struct SpanExport<E>(E);
+/// A span exporter of the SDK's interface: one export at a time (its
+/// in-flight export holds the other reference).
+struct SpanExport<E>(Arc<E>);
 
 impl<E: SpanExporter + 'static> Export<SpanData> for SpanExport<E> {
-    async fn export(&mut self, batch: Vec<SpanData>) -> Result<Option<Rejected>, ExportError> {
-        self.0
-            .export(batch)
-            .await
-            .map(|()| None)
-            .map_err(|e| ExportError::Failed(super::error_text(&e)))
+    fn export(
+        &mut self,
+        batch: Vec<SpanData>,
+    ) -> impl Future<Output = ExportResult> + Send + 'static {
+        let exporter = Arc::clone(&self.0);
+        async move {
+            exporter
+                .export(batch)
+                .await
+                .map(|()| None)
+                .map_err(|e| ExportError::Failed(super::error_text(&e)))
+        }
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.0.set_resource(resource);
+        // Called with nothing in flight: the worker's is the only reference.
+        if let Some(e) = Arc::get_mut(&mut self.0) {
+            e.set_resource(resource);
+        }
     }
 
     fn shutdown(&mut self) {
@@ -88,20 +100,30 @@ impl<E: SpanExporter + 'static> Export<SpanData> for SpanExport<E> {
 /// Spans to OTLP: moved (not copied) into opentelemetry-proto's
 /// `ResourceSpans`, encoded once.
 struct OtlpSpans {
-    client: OtlpClient,
+    client: Arc<OtlpClient>,
     resource: ResourceAttributesWithSchema,
 }
 
 impl Export<SpanData> for OtlpSpans {
-    async fn export(&mut self, batch: Vec<SpanData>) -> Result<Option<Rejected>, ExportError> {
+    fn export(
+        &mut self,
+        batch: Vec<SpanData>,
+    ) -> impl Future<Output = ExportResult> + Send + 'static {
         let items = batch.len() as u64;
         let body = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
         }
         .encode_to_vec();
-        self.client
-            .export::<ExportTraceServiceResponse>(body, items)
-            .await
+        let client = Arc::clone(&self.client);
+        async move {
+            client
+                .export::<ExportTraceServiceResponse>(body, items)
+                .await
+        }
+    }
+
+    fn max_in_flight(&self) -> usize {
+        OTLP_MAX_IN_FLIGHT
     }
 
     fn set_resource(&mut self, resource: &Resource) {

@@ -38,7 +38,8 @@ pub(crate) enum Bounded<R> {
 impl ShutdownDeadline {
     fn set(&self, deadline: Instant) {
         *self.at.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
-        self.notify.notify_one();
+        // Every export in flight (a pipeline may have several) hears of it.
+        self.notify.notify_waiters();
     }
 
     /// The shutdown's deadline, once a shutdown began.
@@ -56,6 +57,9 @@ impl ShutdownDeadline {
     ) -> Bounded<F::Output> {
         let started = Instant::now();
         let left = |d: Option<Instant>| d.map(|d| d.saturating_duration_since(started));
+        // Made before the deadline is read: a `notify_waiters` after this
+        // line completes it, so a shutdown beginning now is not missed.
+        let mut changed = std::pin::pin!(self.notify.notified());
         let mut limit = timeout;
         let mut by_deadline = false;
         let earliest = deadline.into_iter().chain(self.get()).min();
@@ -72,7 +76,8 @@ impl ShutdownDeadline {
                 r = &mut export => return Bounded::Done(r),
                 () = &mut sleep => break,
                 // A shutdown began while the export was in flight.
-                () = self.notify.notified() => {
+                () = &mut changed => {
+                    changed.set(self.notify.notified());
                     if let Some(l) = left(self.get()).filter(|l| *l < limit) {
                         limit = l;
                         by_deadline = true;
