@@ -19,15 +19,14 @@ use observe::testing::TelemetryBuilderExt as _;
 use observe::tracing;
 use observe_test_grpc::shop::v1::payments_server::{Payments, PaymentsServer};
 use observe_test_grpc::shop::v1::{ChargeReply, ChargeRequest, ListChargesRequest};
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanProcessor};
 use prost::Message as _;
-use std::io::{self, BufWriter};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tower::{Service, ServiceExt};
-use tracing_subscriber::layer::SubscriberExt;
+
+mod common;
 
 /// Receives ended spans and drops them, counting (nothing is dropped silently).
 #[derive(Debug, Default, Clone)]
@@ -45,10 +44,6 @@ impl SpanProcessor for Discard {
     fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
         Ok(())
     }
-}
-
-fn sink() -> BufWriter<io::Sink> {
-    BufWriter::with_capacity(64 * 1024, io::sink())
 }
 
 struct Shop;
@@ -148,14 +143,7 @@ fn bench(c: &mut Criterion) {
         opentelemetry::global::set_text_map_propagator(
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),
         );
-        let sub = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(Mutex::new(sink())),
-            );
-        let d = tracing::Dispatch::new(sub);
+        let d = common::peer_dispatch(&provider);
         let mut svc = tower::ServiceBuilder::new()
             .layer(tonic_tracing_opentelemetry::middleware::server::OtelGrpcLayer::default())
             .service(PaymentsServer::new(Shop));
@@ -183,7 +171,7 @@ fn bench(c: &mut Criterion) {
         let t = observe::Telemetry::builder("payment-service")
             .env_source(|_| None)
             .log_output(observe::LogOutput::Sink(Arc::new(
-                observe::SyncWriter::new(sink()),
+                observe::SyncWriter::new(common::sink()),
             )))
             .span_processor(discard.clone())
             .build()

@@ -15,20 +15,16 @@
 //! Run: `cargo bench -p observe-bench --bench http_layer`. Figures: docs/performance.md.
 
 use axum::body::Body;
-use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
 use observe::testing::TelemetryBuilderExt as _;
 use observe::tracing;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanProcessor};
-use std::io::{self, BufWriter};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower::{Service, ServiceExt};
-use tracing_subscriber::layer::SubscriberExt;
 
 mod common;
 
@@ -48,23 +44,6 @@ impl SpanProcessor for Discard {
     fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
         Ok(())
     }
-}
-
-fn sink() -> BufWriter<io::Sink> {
-    BufWriter::with_capacity(64 * 1024, io::sink())
-}
-
-async fn handler() -> &'static str {
-    tracing::info!(
-        event = "payment_accepted",
-        amount_cents = 1299u64,
-        "payment accepted"
-    );
-    "ok"
-}
-
-fn router() -> Router {
-    Router::new().route("/pay/{id}", get(handler))
 }
 
 fn request() -> Request<Body> {
@@ -105,7 +84,7 @@ fn bench(c: &mut Criterion) {
 
     // Bare router.
     {
-        let mut app = router();
+        let mut app = common::router();
         g.bench_function("bare", |b| b.iter(|| rt.block_on(one(&mut app))));
     }
 
@@ -113,10 +92,10 @@ fn bench(c: &mut Criterion) {
     {
         let sub = tracing_subscriber::fmt()
             .json()
-            .with_writer(Mutex::new(sink()))
+            .with_writer(Mutex::new(common::sink()))
             .finish();
         let d = tracing::Dispatch::new(sub);
-        let mut app = router().layer(tower_http::trace::TraceLayer::new_for_http());
+        let mut app = common::router().layer(tower_http::trace::TraceLayer::new_for_http());
         tracing::dispatcher::with_default(&d, || {
             g.bench_function("tower_http_trace", |b| {
                 b.iter(|| rt.block_on(one(&mut app)))
@@ -134,7 +113,7 @@ fn bench(c: &mut Criterion) {
         opentelemetry::global::set_text_map_propagator(
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),
         );
-        let (d, app) = peer_stack(&provider);
+        let (d, app) = common::peer_stack(&provider);
         let requests = bench_requests(&mut g, &rt, "peer_stack", &d, app.layer(prom_layer.clone()));
         // Report (not assert) what the peer's processor received.
         if requests > 0 {
@@ -151,12 +130,12 @@ fn bench(c: &mut Criterion) {
         let t = observe::Telemetry::builder("payment-service")
             .env_source(|_| None)
             .log_output(observe::LogOutput::Sink(Arc::new(
-                observe::SyncWriter::new(sink()),
+                observe::SyncWriter::new(common::sink()),
             )))
             .span_processor(discard.clone())
             .build()
             .expect("telemetry");
-        let app = router().layer(observe::tower::ObserveLayer::new());
+        let app = common::router().layer(observe::tower::ObserveLayer::new());
         let before = discard.0.load(Ordering::Relaxed);
         let requests = bench_requests(&mut g, &rt, "observe", t.dispatch(), app);
         // Every request's span reached the processor: none dropped silently.
@@ -169,7 +148,7 @@ fn bench(c: &mut Criterion) {
         let provider = SdkTracerProvider::builder()
             .with_span_processor(BatchSpanProcessor::builder(delivered.clone()).build())
             .build();
-        let (d, app) = peer_stack(&provider);
+        let (d, app) = common::peer_stack(&provider);
         let requests = bench_requests(
             &mut g,
             &rt,
@@ -188,7 +167,7 @@ fn bench(c: &mut Criterion) {
     // observe as `init` installs it.
     {
         let shipped = common::Shipped::new("payment-service");
-        let app = router().layer(observe::tower::ObserveLayer::new());
+        let app = common::router().layer(observe::tower::ObserveLayer::new());
         let requests = bench_requests(&mut g, &rt, "observe_shipped", &shipped.dispatch, app);
         shipped.check("observe_shipped", requests);
     }
@@ -214,23 +193,6 @@ fn bench_requests(
         });
     });
     requests
-}
-
-/// The peer stack's subscriber over `provider` (tracing-opentelemetry, JSON
-/// lines) and router (axum-tracing-opentelemetry's layers; the caller adds
-/// axum-prometheus's, whose recorder is global).
-fn peer_stack(provider: &SdkTracerProvider) -> (tracing::Dispatch, Router) {
-    let sub = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_writer(Mutex::new(sink())),
-        );
-    let app = router()
-        .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
-        .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default());
-    (tracing::Dispatch::new(sub), app)
 }
 
 criterion_group!(benches, bench);

@@ -13,14 +13,9 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use observe::testing::TelemetryBuilderExt as _;
 use observe::tracing::{self, Level};
-use std::io::{self, BufWriter};
 use std::sync::{Arc, Mutex};
 
 mod common;
-
-fn sink() -> BufWriter<io::Sink> {
-    BufWriter::with_capacity(64 * 1024, io::sink())
-}
 
 /// The event every case writes: 8 fields and a message, through the macro
 /// `$m` (`tracing::error`), or observe's `event!` with its level and name first.
@@ -76,7 +71,7 @@ fn observe_line(c: &mut Criterion) {
     let t = observe::Telemetry::builder("payment-service")
         .env_source(|_| None)
         .log_output(observe::LogOutput::Sink(Arc::new(
-            observe::SyncWriter::new(sink()),
+            observe::SyncWriter::new(common::sink()),
         )))
         .build()
         .expect("telemetry");
@@ -150,7 +145,7 @@ fn observe_line(c: &mut Criterion) {
     // tracing-subscriber's JSON formatter, same event and spans.
     let sub = tracing_subscriber::fmt()
         .json()
-        .with_writer(Mutex::new(sink()))
+        .with_writer(Mutex::new(common::sink()))
         .with_max_level(Level::INFO)
         .finish();
     let d = tracing::Dispatch::new(sub);
@@ -195,7 +190,12 @@ fn observe_line(c: &mut Criterion) {
     }
     // slog + slog-json, the 6 span fields as child-logger context.
     use slog::Drain;
-    let drain = Mutex::new(slog_json::Json::new(sink()).add_default_keys().build()).fuse();
+    let drain = Mutex::new(
+        slog_json::Json::new(common::sink())
+            .add_default_keys()
+            .build(),
+    )
+    .fuse();
     let root = slog::Logger::root(drain, slog::o!("service" => "payment-service"));
     let child = root.new(slog::o!(
         "http_route" => "/pay", "method" => "POST", "client" => "10.0.0.7",

@@ -21,35 +21,13 @@
 //! install wrk`; without it the bench says so and measures nothing).
 //! Figures: docs/performance.md.
 
-use axum::routing::get;
 use axum::Router;
 use observe::tracing;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
-use std::io::{self, BufWriter};
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Mutex;
-use tracing_subscriber::layer::SubscriberExt;
 
 mod common;
-
-async fn handler() -> &'static str {
-    tracing::info!(
-        event = "payment_accepted",
-        amount_cents = 1299u64,
-        "payment accepted"
-    );
-    "ok"
-}
-
-fn router() -> Router {
-    Router::new().route("/pay/{id}", get(handler))
-}
-
-fn sink() -> BufWriter<io::Sink> {
-    BufWriter::with_capacity(64 * 1024, io::sink())
-}
 
 /// Serves `app` on 127.0.0.1 from a runtime of one worker thread whose
 /// default subscriber is `dispatch`; returns its address and the runtime.
@@ -115,7 +93,7 @@ fn main() {
     let runs = env_u64("RUNS", 3);
     let secs = env_u64("SECS", 10);
 
-    let bare = serve(router(), tracing::Dispatch::none());
+    let bare = serve(common::router(), tracing::Dispatch::none());
 
     let delivered = common::Counting::default();
     let provider = SdkTracerProvider::builder()
@@ -125,13 +103,6 @@ fn main() {
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
     let peer = {
-        let sub = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(Mutex::new(sink())),
-            );
         // axum-prometheus's layer needs a runtime to build its recorder.
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -141,16 +112,13 @@ fn main() {
             let _rt = rt.enter();
             axum_prometheus::PrometheusMetricLayer::pair()
         };
-        let app = router()
-            .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
-            .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
-            .layer(prom_layer);
-        (serve(app, tracing::Dispatch::new(sub)), handle)
+        let (dispatch, app) = common::peer_stack(&provider);
+        (serve(app.layer(prom_layer), dispatch), handle)
     };
 
     let shipped = common::Shipped::new("payment-service");
     let observe = serve(
-        router().layer(observe::tower::ObserveLayer::new()),
+        common::router().layer(observe::tower::ObserveLayer::new()),
         shipped.dispatch.clone(),
     );
 

@@ -1,16 +1,67 @@
-//! What several benches share: a counting discarding span exporter and
-//! observe as `init` installs it (the "shipped" rows).
+//! What several benches share: a counting discarding span exporter, the
+//! discarding line sink, the HTTP benches' handler and router, the peer
+//! stack's subscriber and layers, and observe as `init` installs it (the
+//! "shipped" rows).
 #![allow(dead_code, unreachable_pub)]
 
+use axum::routing::get;
+use axum::Router;
 use observe::export::{BatchConfig, Signal, SpanPipeline};
 use observe::opentelemetry_sdk::error::OTelSdkResult;
 use observe::opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use observe::testing::TelemetryBuilderExt as _;
+use observe::tracing;
 use observe::TelemetryGuard;
-use std::io;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::io::{self, BufWriter};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+/// Where every logger's lines go: a 64 KiB buffer over `io::sink`.
+pub fn sink() -> BufWriter<io::Sink> {
+    BufWriter::with_capacity(64 * 1024, io::sink())
+}
+
+/// The HTTP benches' handler: one log line per request.
+pub async fn handler() -> &'static str {
+    tracing::info!(
+        event = "payment_accepted",
+        amount_cents = 1299u64,
+        "payment accepted"
+    );
+    "ok"
+}
+
+/// `GET /pay/{id}` to [`handler`].
+pub fn router() -> Router {
+    Router::new().route("/pay/{id}", get(handler))
+}
+
+/// The peers' subscriber over `provider`: spans through
+/// tracing-opentelemetry, JSON lines (tracing-subscriber) into [`sink`].
+pub fn peer_dispatch(provider: &SdkTracerProvider) -> tracing::Dispatch {
+    let sub = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(Mutex::new(sink())),
+        );
+    tracing::Dispatch::new(sub)
+}
+
+/// The peer stack over `provider`: [`peer_dispatch`] and the router with
+/// axum-tracing-opentelemetry's layers (the caller adds axum-prometheus's,
+/// whose recorder is global).
+pub fn peer_stack(provider: &SdkTracerProvider) -> (tracing::Dispatch, Router) {
+    let app = router()
+        .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+        .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default());
+    (peer_dispatch(provider), app)
+}
 
 /// A span exporter that discards every batch, counting its spans.
 #[derive(Debug, Default, Clone)]
