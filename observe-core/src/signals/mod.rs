@@ -152,6 +152,10 @@ impl Builders<'_> {
 pub struct Signals {
     server_duration: Histogram<f64>,
     server_active: UpDownCounter<i64>,
+    /// `server_active` bound to each (method, scheme) of
+    /// [`ACTIVE_METHODS`] × `http`/`https`, on first use: a request's
+    /// `+1`/`-1` is then an atomic update, no attribute-set lookup.
+    server_active_bound: [std::sync::OnceLock<BoundUpDownCounter<i64>>; 2 * ACTIVE_METHODS.len()],
     masked: Counter<u64>,
     client_duration: Histogram<f64>,
     gateway_requests: Counter<u64>,
@@ -172,6 +176,12 @@ pub struct Signals {
     exemplars: Option<crate::exemplars::Exemplars>,
 }
 
+/// The `http.request.method` values whose active-request counters are
+/// bound (the semantic conventions' known methods and `_OTHER`).
+const ACTIVE_METHODS: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "_OTHER",
+];
+
 /// Trace and span id of the span a measurement belongs to (sampled spans
 /// only), for exemplars: what [`SpanHandle::sampled_ids`](crate::span::SpanHandle::sampled_ids) returns.
 pub type SpanIds = Option<([u8; 16], [u8; 8])>;
@@ -186,6 +196,7 @@ impl Signals {
         Signals {
             server_duration: b.histogram(names::row_of!(names::HTTP_SERVER_REQUEST_DURATION)),
             server_active: b.i64_up_down(names::row_of!(names::HTTP_SERVER_ACTIVE_REQUESTS)),
+            server_active_bound: std::array::from_fn(|_| std::sync::OnceLock::new()),
             masked: b.u64_counter(names::row_of!(names::MASKED_FAILURES)),
             client_duration: b.histogram(names::row_of!(names::HTTP_CLIENT_REQUEST_DURATION)),
             gateway_requests: b.u64_counter(names::row_of!(names::GATEWAY_REQUESTS)),
@@ -278,13 +289,24 @@ impl Signals {
 
     /// A server request started (`+1`) or ended (`-1`).
     pub fn server_active(&self, method: &'static str, scheme: &'static str, delta: i64) {
-        self.server_active.add(
-            delta,
-            &[
+        let attrs = || {
+            [
                 KeyValue::new(keys::HTTP_REQUEST_METHOD, method),
                 KeyValue::new(keys::URL_SCHEME, scheme),
-            ],
-        );
+            ]
+        };
+        let m = ACTIVE_METHODS.iter().position(|k| *k == method);
+        let s = match scheme {
+            "http" => Some(0),
+            "https" => Some(1),
+            _ => None,
+        };
+        match (m, s) {
+            (Some(m), Some(s)) => self.server_active_bound[2 * m + s]
+                .get_or_init(|| self.server_active.bind(&attrs()))
+                .add(delta),
+            _ => self.server_active.add(delta, &attrs()),
+        }
     }
 
     /// A 2xx request inside which `gateway` failed.
