@@ -84,11 +84,26 @@ impl LogExporter for CountingLogs {
     }
 }
 
-/// Where the items go and how to read back how many arrived.
-enum Delivered {
+/// Where the items go and how to read back how many arrived: the
+/// counting exporters, or the Collector and its counter of what it accepted.
+enum Delivered<'a> {
     Spans(common::Counting),
     Logs(CountingLogs),
-    Collector(&'static str),
+    Collector(&'a Collector, &'static str),
+}
+
+impl Delivered<'_> {
+    /// How many arrived so far (for the Collector: since it started).
+    fn count(&self, rt: &tokio::runtime::Runtime) -> u64 {
+        match self {
+            Delivered::Spans(c) => c.get(),
+            Delivered::Logs(c) => c.0.load(Ordering::Relaxed),
+            Delivered::Collector(c, metric) => {
+                rt.block_on(c.own_metric(metric, &[]))
+                    .expect("the Collector's own metrics") as u64
+            }
+        }
+    }
 }
 
 /// One side's producer: the provider the items are made through.
@@ -208,83 +223,75 @@ fn run(load: Load, mut make: impl FnMut(u64)) -> (u64, Duration) {
     (n, t0.elapsed())
 }
 
-fn sdk_side(kind: Kind, dest: Dest, delivered: &Delivered, collector: Option<&Collector>) -> Side {
-    use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-    let endpoint = |d: Dest| {
-        let c = collector.expect("collector");
-        match (d, kind) {
-            (Dest::Grpc, _) => c.otlp_grpc_url(),
-            (_, Kind::Spans) => format!("{}/v1/traces", c.otlp_http_url()),
-            (_, Kind::Logs) => format!("{}/v1/logs", c.otlp_http_url()),
-        }
+/// The SDK's batch processor `$processor` over opentelemetry-otlp's
+/// `$exporter`, over gRPC or HTTP to `$endpoint`.
+macro_rules! sdk_otlp {
+    ($processor:ident, $exporter:ident, $dest:expr, $endpoint:expr) => {{
+        use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+        let b = opentelemetry_otlp::$exporter::builder();
+        let exporter = match $dest {
+            Dest::Grpc => b.with_tonic().with_endpoint($endpoint).build(),
+            _ => b
+                .with_http()
+                .with_http_client(blocking_client())
+                .with_endpoint($endpoint)
+                .build(),
+        };
+        $processor::builder(exporter.expect(concat!("SDK ", stringify!($exporter)))).build()
+    }};
+}
+
+fn sdk_side(kind: Kind, dest: Dest, delivered: &Delivered<'_>) -> Side {
+    let endpoint = |c: &Collector| match (dest, kind) {
+        (Dest::Grpc, _) => c.otlp_grpc_url(),
+        (_, Kind::Spans) => format!("{}/v1/traces", c.otlp_http_url()),
+        (_, Kind::Logs) => format!("{}/v1/logs", c.otlp_http_url()),
     };
-    match kind {
-        Kind::Spans => {
-            let b = SdkTracerProvider::builder();
-            let b = match (dest, delivered) {
-                (Dest::Discard, Delivered::Spans(c)) => {
-                    b.with_span_processor(BatchSpanProcessor::builder(c.clone()).build())
-                }
-                (Dest::Grpc, _) => b.with_span_processor(
-                    BatchSpanProcessor::builder(
-                        opentelemetry_otlp::SpanExporter::builder()
-                            .with_tonic()
-                            .with_endpoint(endpoint(dest))
-                            .build()
-                            .expect("SDK gRPC span exporter"),
-                    )
+    match delivered {
+        Delivered::Spans(c) => Side::Sdk {
+            tracer: Some(
+                SdkTracerProvider::builder()
+                    .with_span_processor(BatchSpanProcessor::builder(c.clone()).build())
                     .build(),
-                ),
-                _ => b.with_span_processor(
-                    BatchSpanProcessor::builder(
-                        opentelemetry_otlp::SpanExporter::builder()
-                            .with_http()
-                            .with_http_client(blocking_client())
-                            .with_endpoint(endpoint(dest))
-                            .build()
-                            .expect("SDK HTTP span exporter"),
-                    )
+            ),
+            logger: None,
+        },
+        Delivered::Logs(c) => Side::Sdk {
+            tracer: None,
+            logger: Some(
+                SdkLoggerProvider::builder()
+                    .with_log_processor(BatchLogProcessor::builder(c.clone()).build())
                     .build(),
+            ),
+        },
+        Delivered::Collector(c, _) => match kind {
+            Kind::Spans => Side::Sdk {
+                tracer: Some(
+                    SdkTracerProvider::builder()
+                        .with_span_processor(sdk_otlp!(
+                            BatchSpanProcessor,
+                            SpanExporter,
+                            dest,
+                            endpoint(c)
+                        ))
+                        .build(),
                 ),
-            };
-            Side::Sdk {
-                tracer: Some(b.build()),
                 logger: None,
-            }
-        }
-        Kind::Logs => {
-            let b = SdkLoggerProvider::builder();
-            let b = match (dest, delivered) {
-                (Dest::Discard, Delivered::Logs(c)) => {
-                    b.with_log_processor(BatchLogProcessor::builder(c.clone()).build())
-                }
-                (Dest::Grpc, _) => b.with_log_processor(
-                    BatchLogProcessor::builder(
-                        opentelemetry_otlp::LogExporter::builder()
-                            .with_tonic()
-                            .with_endpoint(endpoint(dest))
-                            .build()
-                            .expect("SDK gRPC log exporter"),
-                    )
-                    .build(),
-                ),
-                _ => b.with_log_processor(
-                    BatchLogProcessor::builder(
-                        opentelemetry_otlp::LogExporter::builder()
-                            .with_http()
-                            .with_http_client(blocking_client())
-                            .with_endpoint(endpoint(dest))
-                            .build()
-                            .expect("SDK HTTP log exporter"),
-                    )
-                    .build(),
-                ),
-            };
-            Side::Sdk {
+            },
+            Kind::Logs => Side::Sdk {
                 tracer: None,
-                logger: Some(b.build()),
-            }
-        }
+                logger: Some(
+                    SdkLoggerProvider::builder()
+                        .with_log_processor(sdk_otlp!(
+                            BatchLogProcessor,
+                            LogExporter,
+                            dest,
+                            endpoint(c)
+                        ))
+                        .build(),
+                ),
+            },
+        },
     }
 }
 
@@ -296,7 +303,7 @@ fn blocking_client() -> reqwest::blocking::Client {
         .expect("reqwest blocking client")
 }
 
-fn observe_side(dest: Dest, delivered: &Delivered, collector: Option<&Collector>) -> Side {
+fn observe_side(dest: Dest, delivered: &Delivered<'_>) -> Side {
     let sink = common::CountingSink::default();
     let writer = Arc::new(
         observe::NonBlocking::new(
@@ -308,15 +315,14 @@ fn observe_side(dest: Dest, delivered: &Delivered, collector: Option<&Collector>
     );
     let b =
         observe::Telemetry::builder("pipeline-bench").log_output(observe::LogOutput::Sink(writer));
-    let b = match (dest, delivered) {
-        (Dest::Discard, Delivered::Spans(c)) => b
+    let b = match delivered {
+        Delivered::Spans(c) => b
             .env_source(|_| None)
             .span_pipeline(SpanPipeline::new(c.clone(), BatchConfig::default()).expect("pipeline")),
-        (Dest::Discard, Delivered::Logs(c)) => b
+        Delivered::Logs(c) => b
             .env_source(|_| None)
             .log_pipeline(LogPipeline::new(c.clone(), BatchConfig::logs()).expect("pipeline")),
-        _ => {
-            let c = collector.expect("collector");
+        Delivered::Collector(c, _) => {
             let (endpoint, protocol) = match dest {
                 Dest::Grpc => (c.otlp_grpc_url(), "grpc"),
                 _ => (c.otlp_http_url(), "http/protobuf"),
@@ -331,12 +337,6 @@ fn observe_side(dest: Dest, delivered: &Delivered, collector: Option<&Collector>
     };
     let (_dispatch, guard) = b.build().expect("telemetry").into_parts();
     Side::Observe(guard)
-}
-
-/// The Collector's count of what its receiver accepted.
-fn accepted(rt: &tokio::runtime::Runtime, c: &Collector, metric: &str) -> u64 {
-    rt.block_on(c.own_metric(metric, &[]))
-        .expect("the Collector's own metrics") as u64
 }
 
 fn main() {
@@ -407,27 +407,26 @@ fn main() {
                     {
                         continue;
                     }
-                    let delivered = match (dest, kind) {
-                        (Dest::Discard, Kind::Spans) => {
+                    let delivered = match (dest, kind, &collector) {
+                        (Dest::Discard, Kind::Spans, _) => {
                             Delivered::Spans(common::Counting::default())
                         }
-                        (Dest::Discard, Kind::Logs) => Delivered::Logs(CountingLogs::default()),
-                        (_, Kind::Spans) => {
-                            Delivered::Collector("otelcol_receiver_accepted_spans_total")
+                        (Dest::Discard, Kind::Logs, _) => Delivered::Logs(CountingLogs::default()),
+                        // OTLP destinations exist only with a Collector.
+                        (_, Kind::Spans, Some(c)) => {
+                            Delivered::Collector(c, "otelcol_receiver_accepted_spans_total")
                         }
-                        (_, Kind::Logs) => {
-                            Delivered::Collector("otelcol_receiver_accepted_log_records_total")
+                        (_, Kind::Logs, Some(c)) => {
+                            Delivered::Collector(c, "otelcol_receiver_accepted_log_records_total")
                         }
+                        (_, _, None) => continue,
                     };
-                    let before = match (&delivered, &collector) {
-                        (Delivered::Collector(m), Some(c)) => accepted(&rt, c, m),
-                        _ => 0,
-                    };
+                    let before = delivered.count(&rt);
                     let p = {
                         let _rt = rt.enter();
                         match side {
-                            "sdk" => sdk_side(kind, dest, &delivered, collector.as_ref()),
-                            _ => observe_side(dest, &delivered, collector.as_ref()),
+                            "sdk" => sdk_side(kind, dest, &delivered),
+                            _ => observe_side(dest, &delivered),
                         }
                     };
                     let load = if bench { load } else { Load::Paced(rate / 100) };
@@ -435,14 +434,7 @@ fn main() {
                     let (produced, took) = p.produce(kind, load);
                     let counted = p.finish(kind);
                     let until_flushed = t0.elapsed();
-                    let got = match (&delivered, &collector) {
-                        (Delivered::Spans(c), _) => c.get(),
-                        (Delivered::Logs(c), _) => c.0.load(Ordering::Relaxed),
-                        (Delivered::Collector(m), Some(c)) => accepted(&rt, c, m) - before,
-                        (Delivered::Collector(_), None) => {
-                            unreachable!("no OTLP case without a Collector")
-                        }
-                    };
+                    let got = delivered.count(&rt) - before;
                     if let Some(counted) = counted {
                         assert_eq!(
                             got + counted,

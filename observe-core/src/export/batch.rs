@@ -413,16 +413,17 @@ impl<T: Send + 'static> WorkerParts<T> {
                 },
                 Some((n, ended)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     let _ = self.account(n, ended);
-                    self.launch_full(&mut exporter);
                 }
-                () = self.shared.notify.notified() => self.launch_full(&mut exporter),
+                // A full batch is waiting: launched below.
+                () = self.shared.notify.notified() => {}
                 () = tokio::time::sleep_until(next) => {
                     let _ = self.drain(&mut exporter, None).await;
                     next = tokio::time::Instant::now() + delay;
                 }
             }
-            // A full queue that never emptied (a drain took some of it while
-            // it kept filling) sends no new notification: look here too.
+            // After every event, not only a notification: a full queue that
+            // never emptied (a drain took some of it while it kept filling)
+            // sends none, and an ended export leaves room for another.
             self.launch_full(&mut exporter);
             self.stats.maybe_report(Instant::now());
         }
@@ -656,12 +657,22 @@ mod tests {
                 .max_queue_size(8)
                 .scheduled_delay(Duration::from_secs(3600)),
         );
+        // A first batch the exporter holds for 200 ms (waited for, so that
+        // the worker cannot take part of the next 20 while they are pushed).
+        for i in 0..8 {
+            q.push(i);
+        }
+        let t0 = Instant::now();
+        while p.started.load(Ordering::Acquire) == 0 {
+            assert!(t0.elapsed() < Duration::from_secs(5), "export never began");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         for i in 0..20 {
             q.push(i);
         }
         assert_eq!(q.stats.get(DropReason::QueueFull), 12);
         q.shutdown(Duration::from_secs(5)).expect("shutdown");
-        assert_eq!(total(&p), 8);
+        assert_eq!(total(&p), 16);
     }
 
     #[test]

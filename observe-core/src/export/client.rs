@@ -12,7 +12,7 @@
 //! success and each retry only as internal log events, and copy the whole
 //! batch for every attempt.
 
-use super::batch::{ExportError, Rejected};
+use super::batch::{ExportError, ExportResult, Rejected};
 use super::dropped::{DropStats, Signal};
 use super::otlp::{Compression, OtlpTarget, Protocol};
 use super::retry::{self, Backoff, Verdict};
@@ -22,6 +22,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use std::error::Error as StdError;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -149,6 +150,17 @@ impl OtlpClient {
             timeout: t.timeout,
             stats,
         })
+    }
+
+    /// [`export`](Self::export) as a future that owns its client (one of
+    /// several a pipeline keeps in flight).
+    pub(crate) fn send<R: Answer>(
+        self: &Arc<Self>,
+        body: Vec<u8>,
+        items: u64,
+    ) -> impl Future<Output = ExportResult> + Send + 'static {
+        let client = Arc::clone(self);
+        async move { client.export::<R>(body, items).await }
     }
 
     /// Sends one encoded request of `items` items until it is answered,

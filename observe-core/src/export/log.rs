@@ -96,12 +96,7 @@ impl Export<Item> for OtlpLogs {
             .encode_to_vec()
         };
         drop(batch);
-        let client = Arc::clone(&self.client);
-        async move {
-            client
-                .export::<ExportLogsServiceResponse>(body, items)
-                .await
-        }
+        self.client.send::<ExportLogsServiceResponse>(body, items)
     }
 
     fn max_in_flight(&self) -> usize {

@@ -114,12 +114,7 @@ impl Export<SpanData> for OtlpSpans {
             resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
         }
         .encode_to_vec();
-        let client = Arc::clone(&self.client);
-        async move {
-            client
-                .export::<ExportTraceServiceResponse>(body, items)
-                .await
-        }
+        self.client.send::<ExportTraceServiceResponse>(body, items)
     }
 
     fn max_in_flight(&self) -> usize {

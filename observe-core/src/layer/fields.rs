@@ -6,7 +6,7 @@ pub(crate) use crate::log::line::name_bit;
 use crate::log::redact::{Redactor, REDACTED};
 use opentelemetry::logs::AnyValue;
 use opentelemetry::{Key, KeyValue, StringValue, Value};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 use tracing::field::{Field, Visit};
@@ -75,27 +75,12 @@ pub(crate) struct CallsiteInfo {
     skipped: u64,
     /// Index of `log.target` (`usize::MAX` unless `is_log`).
     log_target: usize,
-    /// What this call site's messages said as event names so far
-    /// ([`MessageEvent`]).
-    message_event: Cell<MessageEvent>,
-}
-
-/// FNV-1a of `bytes` (telling one event name from another at a call site).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// Whether a call site's fixed-phrase messages name its events: a call site
-/// whose message changes (`info!("user {} logged in", name)`) carries a
-/// value in it, and falls back to its target from the second message on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MessageEvent {
-    Unseen,
-    /// The hash of the one name seen.
-    Fixed(u64),
-    Varies,
+    /// The event name this call site's first fixed-phrase message gave.
+    message_event: OnceCell<Box<[u8]>>,
+    /// A later message gave another: the message carries a value
+    /// (`info!("user {} logged in", name)`), and the target names the
+    /// call site's events from then on.
+    message_varies: Cell<bool>,
 }
 
 /// Whether `meta` is one of tracing-log's call sites: the events it makes
@@ -154,7 +139,8 @@ impl CallsiteInfo {
             is_log,
             skipped,
             log_target,
-            message_event: Cell::new(MessageEvent::Unseen),
+            message_event: OnceCell::new(),
+            message_varies: Cell::new(false),
         }
     }
 
@@ -165,21 +151,13 @@ impl CallsiteInfo {
     #[inline]
     pub(crate) fn write_unnamed_event(&self, buf: &mut Vec<u8>, message: &[u8]) {
         let start = buf.len();
-        if self.message_event.get() != MessageEvent::Varies
-            && crate::log::line::write_message_event(buf, message)
-        {
-            let h = fnv1a(&buf[start..]);
-            match self.message_event.get() {
-                MessageEvent::Fixed(seen) if seen == h => return,
-                MessageEvent::Unseen => {
-                    self.message_event.set(MessageEvent::Fixed(h));
-                    return;
-                }
-                _ => {
-                    self.message_event.set(MessageEvent::Varies);
-                    buf.truncate(start);
-                }
+        if !self.message_varies.get() && crate::log::line::write_message_event(buf, message) {
+            let name = &buf[start..];
+            if **self.message_event.get_or_init(|| name.into()) == *name {
+                return;
             }
+            self.message_varies.set(true);
+            buf.truncate(start);
         }
         buf.extend_from_slice(&self.inferred_event);
     }

@@ -123,7 +123,10 @@ pub(crate) fn write_message_event(buf: &mut Vec<u8>, message: &[u8]) -> bool {
             }
             b'\'' => {}
             b' ' | b',' | b';' | b'-' | b'_' => in_word = false,
-            _ => words = usize::MAX,
+            _ => {
+                buf.truncate(start);
+                return false;
+            }
         }
         if words > MESSAGE_EVENT_WORDS || buf.len() - start > MESSAGE_EVENT_LEN + 1 {
             buf.truncate(start);
