@@ -31,6 +31,7 @@ pub use names::HTTP_DURATION_BUCKETS;
 pub mod names;
 mod rpc;
 pub(crate) mod runtime;
+mod series;
 
 /// Attribute keys.
 pub mod keys {
@@ -221,10 +222,25 @@ impl Signals {
 
     #[inline]
     fn exemplar(&self, instrument: &'static str, attrs: &[KeyValue], value: f64, ids: SpanIds) {
+        if self.exemplars.is_some() && ids.is_some() {
+            let key = crate::exemplars::AttributesKey::of(attrs);
+            self.exemplar_of(instrument, key, value, ids);
+        }
+    }
+
+    /// [`Self::exemplar`] with the attribute set's key already known.
+    #[inline]
+    fn exemplar_of(
+        &self,
+        instrument: &'static str,
+        attrs: crate::exemplars::AttributesKey,
+        value: f64,
+        ids: SpanIds,
+    ) {
         if let (Some(ex), Some((t, s))) = (&self.exemplars, ids) {
             ex.record(
                 instrument,
-                crate::exemplars::AttributesKey::of(attrs),
+                attrs,
                 value,
                 t,
                 s,
@@ -257,34 +273,54 @@ impl Signals {
         seconds: f64,
         ids: SpanIds,
     ) {
-        let placeholder = || KeyValue::new(keys::SYNTHETIC, "true");
-        let mut attrs: [KeyValue; 5] = [
-            KeyValue::new(keys::HTTP_REQUEST_METHOD, method),
-            kv(keys::HTTP_ROUTE, route),
-            placeholder(),
-            placeholder(),
-            placeholder(),
-        ];
-        let mut n = 2;
-        if let Some(s) = status {
-            attrs[n] = KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s));
-            n += 1;
+        let synthetic = synthetic && self.mark_synthetic;
+        let key = series::ServerKey::new(self.id, method, &route, status, &error_type, synthetic);
+        let attrs = |route: Cow<'static, str>, error_type: Option<Cow<'static, str>>| {
+            let placeholder = || KeyValue::new(keys::SYNTHETIC, "true");
+            let mut attrs: [KeyValue; 5] = [
+                KeyValue::new(keys::HTTP_REQUEST_METHOD, method),
+                kv(keys::HTTP_ROUTE, route),
+                placeholder(),
+                placeholder(),
+                placeholder(),
+            ];
+            let mut n = 2;
+            if let Some(s) = status {
+                attrs[n] = KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s));
+                n += 1;
+            }
+            if let Some(e) = error_type {
+                attrs[n] = kv(keys::ERROR_TYPE, e);
+                n += 1;
+            }
+            if synthetic {
+                attrs[n] = placeholder();
+                n += 1;
+            }
+            (attrs, n)
+        };
+        const NAME: &str = names::HTTP_SERVER_REQUEST_DURATION;
+        // An attribute set seen before on this thread: bound.
+        if let Some(key) = key {
+            // The key holds only borrowed strings: these clones copy no text.
+            let bind = || {
+                let (attrs, n) = attrs(route.clone(), error_type.clone());
+                series::Series {
+                    duration: self.server_duration.bind(&attrs[..n]),
+                    exemplar: crate::exemplars::AttributesKey::of(&attrs[..n]),
+                }
+            };
+            let recorded = series::with_server(key, bind, |s| {
+                s.duration.record(seconds);
+                self.exemplar_of(NAME, s.exemplar, seconds, ids);
+            });
+            if recorded {
+                return;
+            }
         }
-        if let Some(e) = error_type {
-            attrs[n] = kv(keys::ERROR_TYPE, e);
-            n += 1;
-        }
-        if synthetic && self.mark_synthetic {
-            attrs[n] = placeholder();
-            n += 1;
-        }
+        let (attrs, n) = attrs(route, error_type);
         self.server_duration.record(seconds, &attrs[..n]);
-        self.exemplar(
-            names::HTTP_SERVER_REQUEST_DURATION,
-            &attrs[..n],
-            seconds,
-            ids,
-        );
+        self.exemplar(NAME, &attrs[..n], seconds, ids);
     }
 
     /// A server request started (`+1`) or ended (`-1`).
@@ -329,18 +365,24 @@ impl Signals {
         seconds: f64,
         ids: SpanIds,
     ) {
-        let mut attrs = Vec::with_capacity(5);
-        attrs.push(KeyValue::new(keys::HTTP_REQUEST_METHOD, method));
-        attrs.push(kv(keys::SERVER_ADDRESS, server_address));
+        // On the stack: no allocation per call.
+        let mut attrs: [KeyValue; 5] =
+            std::array::from_fn(|_| kv(keys::GATEWAY, Cow::Borrowed("")));
+        attrs[0] = KeyValue::new(keys::HTTP_REQUEST_METHOD, method);
+        attrs[1] = kv(keys::SERVER_ADDRESS, server_address);
+        let mut n = 2;
         if let Some(s) = status {
-            attrs.push(KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
+            attrs[n] = KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s));
+            n += 1;
         }
         if let Some(e) = error_type {
-            attrs.push(kv(keys::ERROR_TYPE, e));
+            attrs[n] = kv(keys::ERROR_TYPE, e);
+            n += 1;
         }
-        attrs.push(kv(keys::GATEWAY, gateway));
-        self.client_duration.record(seconds, &attrs);
-        self.exemplar(names::HTTP_CLIENT_REQUEST_DURATION, &attrs, seconds, ids);
+        attrs[n] = kv(keys::GATEWAY, gateway);
+        let attrs = &attrs[..=n];
+        self.client_duration.record(seconds, attrs);
+        self.exemplar(names::HTTP_CLIENT_REQUEST_DURATION, attrs, seconds, ids);
     }
 
     /// One gateway call: `external_gateway.requests` and `.request.duration`.
