@@ -44,6 +44,31 @@ pub(crate) fn wall_now() -> SystemTime {
     wall_at(Instant::now())
 }
 
+/// Measures a duration with the clock spans use (the time-stamp counter
+/// where it is invariant): what the layers time requests and calls with,
+/// without a `clock_gettime` per reading.
+///
+/// ```
+/// let watch = observe_core::signals::Stopwatch::start();
+/// assert!(watch.elapsed_secs() >= 0.0);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch(Instant);
+
+impl Stopwatch {
+    /// Starts now.
+    #[inline]
+    pub fn start() -> Self {
+        Stopwatch(Instant::now())
+    }
+
+    /// Seconds since [`Stopwatch::start`].
+    #[inline]
+    pub fn elapsed_secs(&self) -> f64 {
+        Instant::now().duration_since(self.0).as_secs_f64()
+    }
+}
+
 /// Where timestamps come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(not(feature = "testing"), allow(unreachable_pub, dead_code))]

@@ -59,7 +59,7 @@ use opentelemetry::{KeyValue, Value};
 use std::fmt;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 /// Default number of slots (one exemplar each): 4096, 256 KiB.
 pub const DEFAULT_CAPACITY: usize = 4096;
@@ -111,7 +111,8 @@ impl AttributesKey {
 
 /// The current time in nanoseconds since the Unix epoch (0 before 1970).
 pub fn now_unix_nanos() -> u64 {
-    SystemTime::now()
+    // The spans' clock: no `clock_gettime` per measurement.
+    crate::clock::wall_now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }

@@ -84,12 +84,30 @@ pub(crate) fn decode_lower<const N: usize>(src: &[u8]) -> Option<[u8; N]> {
     if src.len() != 2 * N {
         return None;
     }
+    // One table lookup per digit and one check at the end: ids are decoded
+    // on every request that carries a `traceparent`.
     let mut out = [0u8; N];
+    let mut bad = 0u8;
     for (o, pair) in out.iter_mut().zip(src.chunks_exact(2)) {
-        *o = (lower_value(pair[0])? << 4) | lower_value(pair[1])?;
+        let (hi, lo) = (LOWER_VALUE[pair[0] as usize], LOWER_VALUE[pair[1] as usize]);
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0xf);
     }
-    Some(out)
+    (bad & 0xf0 == 0).then_some(out)
 }
+
+/// [`lower_value`] of every byte, `0xff` for those that are not digits.
+static LOWER_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if let Some(v) = lower_value(b as u8) {
+            t[b] = v;
+        }
+        b += 1;
+    }
+    t
+};
 
 /// Decodes `%XX` escapes (either case); a `%` not followed by two hex
 /// digits is kept as is, and invalid UTF-8 becomes U+FFFD.
@@ -135,5 +153,18 @@ mod tests {
         assert_eq!(decode_lower::<2>(b"DEAD"), None);
         assert_eq!(decode_lower::<2>(b"dea"), None);
         assert_eq!(percent_decode(b"a%20b%2c%zz100%"), "a b,%zz100%");
+    }
+
+    #[test]
+    fn decodes_every_digit_pair_and_rejects_every_other_byte() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let want = match (lower_value(a), lower_value(b)) {
+                    (Some(hi), Some(lo)) => Some([(hi << 4) | lo]),
+                    _ => None,
+                };
+                assert_eq!(decode_lower::<1>(&[a, b]), want, "{a:#04x} {b:#04x}");
+            }
+        }
     }
 }

@@ -25,6 +25,7 @@ use observe_core::opentelemetry::trace::SpanKind;
 use observe_core::opentelemetry::KeyValue;
 use observe_core::propagation::inject;
 use observe_core::signals::keys;
+use observe_core::signals::Stopwatch;
 use observe_core::signals::{current as signals, Signals};
 use observe_core::span::with_span;
 use observe_core::tracing::Span;
@@ -35,7 +36,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -135,7 +135,7 @@ impl<S> Gateway<S> {
 
 pub(crate) struct CallGuard {
     pub(crate) span: Span,
-    start: Instant,
+    start: Stopwatch,
     method: &'static str,
     server: Cow<'static, str>,
     gateway: Cow<'static, str>,
@@ -175,7 +175,7 @@ impl CallGuard {
         inject(&span, headers);
         CallGuard {
             span,
-            start: Instant::now(),
+            start: Stopwatch::start(),
             method,
             server,
             gateway,
@@ -192,7 +192,7 @@ impl CallGuard {
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        let secs = self.start.elapsed().as_secs_f64();
+        let secs = self.start.elapsed_secs();
         let (status_code, (status, error_type)) = self.outcome.take().unwrap_or((
             None,
             (GatewayStatus::Error, Some(Cow::Borrowed("cancelled"))),

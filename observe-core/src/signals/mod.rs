@@ -26,6 +26,7 @@ use std::borrow::Cow;
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+pub use crate::clock::Stopwatch;
 pub use names::HTTP_DURATION_BUCKETS;
 
 pub mod names;

@@ -11,6 +11,7 @@ use observe_core::classify::{self, Classified, GatewayFailure, GatewayStatus};
 use observe_core::opentelemetry::trace::SpanKind;
 use observe_core::opentelemetry::{KeyValue, Value};
 use observe_core::propagation::inject;
+use observe_core::signals::Stopwatch;
 use observe_core::signals::{current as signals, keys, Signals};
 use observe_core::span::with_span;
 use observe_core::tracing::Span;
@@ -21,7 +22,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -124,7 +124,7 @@ impl<S> GrpcClient<S> {
 
 pub(crate) struct ClientGuard {
     pub(crate) span: Span,
-    start: Instant,
+    start: Stopwatch,
     method: &'static str,
     server: Option<&'static str>,
     gateway: Option<Cow<'static, str>>,
@@ -161,7 +161,7 @@ impl ClientGuard {
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        let secs = self.start.elapsed().as_secs_f64();
+        let secs = self.start.elapsed_secs();
         let (status, error_type, gateway_status) = self.outcome();
         let (request, ids) = with_span(&self.span, |mut h| {
             if let Some(c) = status {
@@ -291,7 +291,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let start = Instant::now();
+        let start = Stopwatch::start();
         // The generated client names the method it calls (tonic's `GrpcMethod`).
         let known = req
             .extensions()

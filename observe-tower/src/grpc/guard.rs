@@ -5,16 +5,16 @@
 use super::body::{Progress, Stage};
 use observe_core::classify::grpc::{GrpcCode, GrpcCodes};
 use observe_core::opentelemetry::KeyValue;
+use observe_core::signals::Stopwatch;
 use observe_core::signals::{keys, Signals};
 use observe_core::span::with_span;
 use observe_core::tracing::Span;
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
 
 pub(crate) struct ServerGuard {
     pub(crate) span: Span,
-    pub(crate) start: Instant,
+    pub(crate) start: Stopwatch,
     /// `package.Service/Method` or `_OTHER`.
     pub(crate) method: &'static str,
     pub(crate) signals: Option<Arc<Signals>>,
@@ -57,7 +57,7 @@ fn outcome(
 
 impl Drop for ServerGuard {
     fn drop(&mut self) {
-        let secs = self.start.elapsed().as_secs_f64();
+        let secs = self.start.elapsed_secs();
         let (status, mut error_type) = outcome(&mut self.progress, self.server_errors);
         let (masked, ids) = with_span(&self.span, |mut h| {
             let ok = status == Some(GrpcCode::Ok);

@@ -11,11 +11,11 @@ use observe_core::opentelemetry::{KeyValue, Value};
 use observe_core::propagation::extract;
 use observe_core::signals::current as signals;
 use observe_core::signals::keys;
+use observe_core::signals::Stopwatch;
 use observe_core::span::{with_remote_context, with_span, RemoteContext};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 use tower_service::Service;
 
 /// Observes each call of the gRPC server `S`. Made by [`GrpcLayer`](super::GrpcLayer).
@@ -62,7 +62,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let known = self.config.methods.get(req.uri().path());
         // Span name `{rpc.method}`, or `{rpc.system.name}` for `_OTHER`.
         let (method, span_name) = match known {

@@ -7,11 +7,11 @@ use observe_core::classify;
 use observe_core::opentelemetry::KeyValue;
 use observe_core::signals::keys;
 use observe_core::signals::Signals;
+use observe_core::signals::Stopwatch;
 use observe_core::span::with_span;
 use observe_core::tracing::Span;
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Where the request was when its guard dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub(crate) enum Stage {
 
 pub(crate) struct RequestGuard {
     pub(crate) span: Span,
-    pub(crate) start: Instant,
+    pub(crate) start: Stopwatch,
     pub(crate) method: &'static str,
     pub(crate) scheme: &'static str,
     pub(crate) route: Cow<'static, str>,
@@ -44,7 +44,7 @@ pub(crate) struct RequestGuard {
 impl RequestGuard {
     /// Final classification and recording. Called once, from `Drop`.
     fn finish(&mut self) {
-        let secs = self.start.elapsed().as_secs_f64();
+        let secs = self.start.elapsed_secs();
         match self.stage {
             // Dropped before a response: the handler panicked (dropped while
             // unwinding), or the request future was dropped.

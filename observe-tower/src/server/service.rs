@@ -11,11 +11,11 @@ use observe_core::opentelemetry::KeyValue;
 use observe_core::propagation::{extract, traceparent};
 use observe_core::signals::current as signals;
 use observe_core::signals::keys;
+use observe_core::signals::Stopwatch;
 use observe_core::span::{with_remote_context, with_span, RemoteContext};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 use tower_service::Service;
 
 /// Observes each request of `S`. Made by [`ObserveLayer`](super::ObserveLayer).
@@ -62,7 +62,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let method = method_name(req.method());
         let (route, span_name) =
             match self
