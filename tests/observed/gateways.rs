@@ -193,3 +193,76 @@ async fn gateway_success_error_and_timeout_are_counted_apart() {
         ])
     );
 }
+
+#[observed(gateway = "bank")]
+async fn charge_in_region() -> Result<(), BankError> {
+    // A value set for one of the call site's attributes replaces it.
+    observe::span::with_current_span(|mut h| {
+        h.set_attribute(observe::opentelemetry::KeyValue::new("gateway", "bank-eu"))
+    });
+    Ok(())
+}
+
+/// Through observe's own pipeline (what `init` builds) the call site's
+/// attributes are added on the pipeline's thread: the exported span has the
+/// same attributes, in the same order, as through a simple processor, and a
+/// value the call sets for one of them replaces it in place.
+#[tokio::test]
+async fn spans_queued_on_observes_pipeline_get_their_call_sites_attributes() {
+    use observe::export::{BatchConfig, SpanPipeline};
+    use observe::opentelemetry_sdk::trace::InMemorySpanExporter;
+    use observe::testing::TelemetryBuilderExt as _;
+    use observe::tracing::instrument::WithSubscriber as _;
+    let exporter = InMemorySpanExporter::default();
+    let pipeline = SpanPipeline::new(exporter.clone(), BatchConfig::default()).expect("pipeline");
+    let (dispatch, guard) = observe::Telemetry::builder("payments")
+        .env_source(|_| None)
+        .log_output(observe::LogOutput::Sink(std::sync::Arc::new(
+            observe::MemorySink::new(),
+        )))
+        .span_pipeline(pipeline)
+        .build()
+        .expect("telemetry")
+        .into_parts();
+    let charged = charge(5, None).with_subscriber(dispatch.clone()).await;
+    let relabelled = charge_in_region().with_subscriber(dispatch).await;
+    assert_eq!((charged.as_deref(), relabelled), (Ok("rcpt_5"), Ok(())));
+    guard.flush(Duration::from_secs(10)).expect("flushed");
+    let spans = exporter.get_finished_spans().expect("spans");
+    let in_order = |s: &SpanData| -> Vec<(String, String)> {
+        s.attributes
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        spans.iter().map(in_order).collect::<Vec<_>>(),
+        vec![
+            pairs(&[
+                ("code.function", "charge"),
+                ("gateway", "bank"),
+                ("order_id", "5")
+            ]),
+            pairs(&[
+                ("code.function", "charge_in_region"),
+                ("gateway", "bank-eu")
+            ]),
+        ]
+    );
+    // And through a simple processor, the same.
+    let (_, cap) = Harness::new("payments")
+        .run_async(async {
+            let _ = charge(5, None).await;
+            charge_in_region().await
+        })
+        .await;
+    assert_eq!(
+        cap.spans.iter().map(in_order).collect::<Vec<_>>(),
+        spans.iter().map(in_order).collect::<Vec<_>>()
+    );
+}

@@ -69,7 +69,7 @@ pub(crate) mod otlp;
 pub mod prometheus;
 pub(crate) mod record;
 mod retry;
-mod span;
+pub(crate) mod span;
 pub mod tail;
 pub(crate) mod tls;
 pub(crate) mod worker;

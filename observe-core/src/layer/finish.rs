@@ -26,9 +26,18 @@ impl Shared {
             Clock::Fixed(t) => t,
         };
         // One processor (the common case) gets the span built in its
-        // call's argument, without going through `export`'s fan-out.
+        // call's argument, without going through `export`'s fan-out; when
+        // it is observe's pipeline, the call site's attributes are added on
+        // its thread.
         let limits = self.span_limits;
-        let data = |rec| span_data(state, rec, end_time, limits);
+        if let Some(direct) = &trace.direct {
+            if site_fits(&rec, limits) {
+                let site = rec.site_attributes;
+                direct.push_ended(span_data(state, rec, end_time, limits, true), site);
+                return;
+            }
+        }
+        let data = |rec| span_data(state, rec, end_time, limits, false);
         match trace.processors.as_slice() {
             [only] => only.on_end(data(rec)),
             _ => self.export(data(rec)),
@@ -45,7 +54,13 @@ impl Shared {
         self.end_request(state);
         self.traces.as_ref()?;
         let rec = state.record.take()?;
-        Some(span_data(state, rec, self.clock.at(end), self.span_limits))
+        Some(span_data(
+            state,
+            rec,
+            self.clock.at(end),
+            self.span_limits,
+            false,
+        ))
     }
 
     /// A failed span fails its request; a local root ends it.
@@ -90,9 +105,33 @@ impl Shared {
     }
 }
 
-/// The export data of a recorded span (its record moves into it whole).
+/// Whether a span's call-site attributes can be added after its own went
+/// through the limits: all of them fit the count limit and the site's
+/// values fit the length limit (nothing the limits would cut is left to add).
+#[inline]
+fn site_fits(rec: &SpanRecord, limits: Limits) -> bool {
+    let site = rec.site_attributes;
+    site.is_empty()
+        || (site.len() + rec.attributes.len() <= limits.count
+            && limits.value_len.is_none_or(|cap| {
+                site.iter().all(|kv| match &kv.value {
+                    Value::String(s) => s.as_str().len() <= cap,
+                    _ => true,
+                })
+            }))
+}
+
+/// The export data of a recorded span (its record moves into it whole),
+/// with its call site's attributes unless `site_later` (the pipeline's
+/// thread adds them: [`site_fits`] holds).
 #[inline(always)]
-fn span_data(state: &SpanState, rec: SpanRecord, end_time: SystemTime, limits: Limits) -> SpanData {
+fn span_data(
+    state: &SpanState,
+    rec: SpanRecord,
+    end_time: SystemTime,
+    limits: Limits,
+    site_later: bool,
+) -> SpanData {
     let SpanRecord {
         name,
         kind,
@@ -100,10 +139,16 @@ fn span_data(state: &SpanState, rec: SpanRecord, end_time: SystemTime, limits: L
         parent_span_id,
         parent_remote,
         attributes,
+        site_attributes,
         events,
         links,
         status,
     } = rec;
+    let attributes = if site_later || site_attributes.is_empty() {
+        attributes
+    } else {
+        crate::export::span::with_site_attributes(site_attributes, attributes)
+    };
     let (attributes, dropped_attributes_count) = limited(attributes, limits);
     let mut span_events = SpanEvents::default();
     span_events.events = events;

@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex};
 /// Span export: the processors that receive ended spans.
 pub(crate) struct TracePipeline {
     pub(crate) processors: Vec<Arc<dyn SpanProcessor>>,
+    /// The only processor, when it is one of observe's span pipelines: spans
+    /// reach its queue with their call site's attributes still to add.
+    pub(crate) direct: Option<crate::export::SpanPipeline>,
     pub(crate) sampler: HeadSampler,
 }
 

@@ -48,8 +48,9 @@ pub(crate) struct SiteFields {
     pub(crate) json: Box<[u8]>,
     pub(crate) index: Box<[(&'static str, u32, u32, u64)]>,
     pub(crate) bloom: u64,
-    pub(crate) function: &'static str,
     pub(crate) gateway: Option<&'static str>,
+    /// The exported span's attributes for these fields.
+    pub(crate) attributes: Box<[KeyValue]>,
 }
 
 impl SiteFields {
@@ -72,17 +73,10 @@ impl SiteFields {
             json: json.into_boxed_slice(),
             index: index.into_boxed_slice(),
             bloom,
-            function,
             gateway,
-        }
-    }
-
-    /// The exported span's attributes for these fields.
-    #[inline]
-    pub(crate) fn attributes(&self, into: &mut Vec<KeyValue>) {
-        into.push(KeyValue::new("code.function", self.function));
-        if let Some(g) = self.gateway {
-            into.push(KeyValue::new("gateway", g));
+            attributes: std::iter::once(KeyValue::new("code.function", function))
+                .chain(gateway.map(|g| KeyValue::new("gateway", g)))
+                .collect(),
         }
     }
 
@@ -113,7 +107,13 @@ pub(crate) struct SpanRecord {
     pub(crate) start: SystemTime,
     pub(crate) parent_span_id: u64,
     pub(crate) parent_remote: bool,
+    /// The span's own attributes (its fields, what the layers set).
     pub(crate) attributes: Vec<KeyValue>,
+    /// Its call site's attributes, which go before its own when it is
+    /// exported: added on the export thread when the span is queued on
+    /// observe's pipeline directly, else when it ends
+    /// ([`with_site_attributes`](crate::export::span::with_site_attributes)).
+    pub(crate) site_attributes: &'static [KeyValue],
     pub(crate) events: Vec<Event>,
     pub(crate) links: Vec<Link>,
     pub(crate) status: Status,

@@ -92,12 +92,9 @@ impl Shared {
         state.synthetic = synthetic;
         state.otel_seen = otel_seen;
         if sampled {
-            // Room for the site's attributes and every field.
-            let mut attributes =
-                Vec::with_capacity(site.map_or(0, |s| s.index.len()) + meta.fields().len());
-            if let Some(site) = site {
-                site.attributes(&mut attributes);
-            }
+            // Room for every field (none: no allocation). The site's
+            // attributes are added when the span is exported.
+            let attributes = Vec::with_capacity(meta.fields().len());
             state.record = Some(SpanRecord {
                 name: Cow::Borrowed(meta.name()),
                 kind: site.map_or(SpanKind::Internal, SiteFields::kind),
@@ -105,6 +102,7 @@ impl Shared {
                 parent_span_id,
                 parent_remote,
                 attributes,
+                site_attributes: site.map_or(&[], |s| &s.attributes),
                 events: Vec::new(),
                 links,
                 status: Status::Unset,

@@ -66,7 +66,8 @@ impl fmt::Debug for LogOutput {
 
 pub(super) type MeterHook = Box<dyn FnOnce(MeterProviderBuilder) -> MeterProviderBuilder + Send>;
 /// A span processor, with observe's pipeline behind it if it is one of observe's.
-pub(super) type SpanProcessorEntry = (Box<dyn SpanProcessor>, Option<Arc<dyn PipelineControl>>);
+/// A span processor, and the pipeline itself when it is one of observe's.
+pub(super) type SpanProcessorEntry = (Box<dyn SpanProcessor>, Option<SpanPipeline>);
 
 /// Configures and starts observe. Values set here override the environment.
 ///
@@ -613,8 +614,7 @@ impl TelemetryBuilder {
     }
 
     pub(super) fn add_span_pipeline(&mut self, p: SpanPipeline) {
-        let pipeline = p.pipeline();
-        self.span_processors.push((Box::new(p), Some(pipeline)));
+        self.span_processors.push((Box::new(p.clone()), Some(p)));
     }
 
     pub(super) fn add_log_pipeline(&mut self, p: LogPipeline) {

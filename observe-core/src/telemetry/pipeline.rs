@@ -81,6 +81,9 @@ struct Traces {
     foreign: Vec<Arc<dyn SpanProcessor>>,
     /// observe's span pipelines among the processors.
     pipelines: Vec<Arc<dyn PipelineControl>>,
+    /// The only processor, when it is one of observe's pipelines (and no
+    /// tail sampler is in front): the layer queues spans on it directly.
+    direct: Option<SpanPipeline>,
     provider: Option<SdkTracerProvider>,
 }
 
@@ -183,6 +186,7 @@ impl TelemetryBuilder {
             redactor: Redactor::new(&self.deny_list),
             traces: (!disabled).then(|| TracePipeline {
                 processors: traces.processors.clone(),
+                direct: traces.direct.clone(),
                 sampler,
             }),
             otel_logs,
@@ -377,14 +381,21 @@ impl TelemetryBuilder {
     /// (made through the OpenTelemetry API) reach them too.
     fn traces(&mut self, resource: &Resource) -> Result<Traces, InitError> {
         let mut t = Traces::default();
-        for (mut p, ours) in std::mem::take(&mut self.span_processors) {
+        let mut ours = Vec::new();
+        for (mut p, pipeline) in std::mem::take(&mut self.span_processors) {
             p.set_resource(resource);
             let p: Arc<dyn SpanProcessor> = Arc::from(p);
-            match ours {
-                Some(pipeline) => t.pipelines.push(pipeline),
+            match pipeline {
+                Some(pipeline) => {
+                    t.pipelines.push(pipeline.pipeline());
+                    ours.push(pipeline);
+                }
                 None => t.foreign.push(Arc::clone(&p)),
             }
             t.processors.push(p);
+        }
+        if let ([_], [only]) = (t.processors.as_slice(), ours.as_slice()) {
+            t.direct = Some(only.clone());
         }
         // Tail sampling in front of every processor: they become its
         // downstream, flushed and shut down through it.
@@ -403,6 +414,7 @@ impl TelemetryBuilder {
                 t.processors.push(Arc::clone(&tail));
                 t.tail = Some(tail);
                 t.foreign.clear();
+                t.direct = None;
             }
         }
         let mut tpb = SdkTracerProvider::builder().with_resource(resource.clone());
