@@ -266,3 +266,40 @@ async fn spans_queued_on_observes_pipeline_get_their_call_sites_attributes() {
         spans.iter().map(in_order).collect::<Vec<_>>()
     );
 }
+
+/// With a count limit the call site's attributes would not fit beside the
+/// span's own, they are added before the limit is applied, as through any
+/// processor: the first ones are kept, the rest counted.
+#[tokio::test]
+async fn a_span_over_the_attribute_limit_keeps_its_first_attributes_on_observes_pipeline() {
+    use observe::export::{BatchConfig, SpanPipeline};
+    use observe::opentelemetry_sdk::trace::InMemorySpanExporter;
+    use observe::testing::TelemetryBuilderExt as _;
+    use observe::tracing::instrument::WithSubscriber as _;
+    let exporter = InMemorySpanExporter::default();
+    let pipeline = SpanPipeline::new(exporter.clone(), BatchConfig::default()).expect("pipeline");
+    let (dispatch, guard) = observe::Telemetry::builder("payments")
+        .env_source(|k| (k == "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT").then(|| "2".to_owned()))
+        .log_output(observe::LogOutput::Sink(std::sync::Arc::new(
+            observe::MemorySink::new(),
+        )))
+        .span_pipeline(pipeline)
+        .build()
+        .expect("telemetry")
+        .into_parts();
+    let charged = charge(5, None).with_subscriber(dispatch).await;
+    assert_eq!(charged.as_deref(), Ok("rcpt_5"));
+    guard.flush(Duration::from_secs(10)).expect("flushed");
+    let spans = exporter.get_finished_spans().expect("spans");
+    let got: Vec<_> = spans
+        .iter()
+        .map(|s| {
+            let keys: Vec<String> = s.attributes.iter().map(|kv| kv.key.to_string()).collect();
+            (keys, s.dropped_attributes_count)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(vec!["code.function".to_owned(), "gateway".to_owned()], 1)]
+    );
+}
