@@ -165,10 +165,18 @@ pub(crate) type ExportResult = Result<Option<Rejected>, ExportError>;
 
 /// One export destination, driven by a pipeline's worker thread only.
 pub(crate) trait Export<T>: 'static {
+    /// What a batch holds: a queued item as the exporter takes it.
+    type Ready: Send + 'static;
+    /// Turns a queued item into what a batch holds, as the worker takes it
+    /// from the queue (on the worker's thread, in one move).
+    fn ready(item: T) -> Self::Ready;
     /// Exports one batch: whatever needs the exporter itself (encoding)
     /// happens in the call, the returned future owns the rest (I/O,
     /// retries). Runs on the worker's runtime.
-    fn export(&mut self, batch: Vec<T>) -> impl Future<Output = ExportResult> + Send + 'static;
+    fn export(
+        &mut self,
+        batch: Vec<Self::Ready>,
+    ) -> impl Future<Output = ExportResult> + Send + 'static;
     /// How many exports may be in flight at once: 1 (the SDK's exporters,
     /// which the specification never calls concurrently), more for
     /// observe's OTLP client, so that a batch is encoded and sent while
@@ -502,7 +510,7 @@ impl<T: Send + 'static> WorkerParts<T> {
         );
         while batch.len() < self.shared.max_batch {
             match self.rx.try_recv() {
-                Ok(item) => batch.push(item),
+                Ok(item) => batch.push(X::ready(item)),
                 Err(_) => break,
             }
         }
@@ -584,6 +592,10 @@ mod tests {
     }
 
     impl Export<u32> for Probe {
+        type Ready = u32;
+        fn ready(item: u32) -> u32 {
+            item
+        }
         fn export(
             &mut self,
             batch: Vec<u32>,

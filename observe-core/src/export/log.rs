@@ -52,6 +52,10 @@ impl LogPipeline {
 struct LogExport<E>(Arc<E>);
 
 impl<E: LogExporter + 'static> Export<Item> for LogExport<E> {
+    type Ready = Item;
+    fn ready(item: Item) -> Item {
+        item
+    }
     fn export(&mut self, batch: Vec<Item>) -> impl Future<Output = ExportResult> + Send + 'static {
         let exporter = Arc::clone(&self.0);
         async move {
@@ -84,6 +88,10 @@ struct OtlpLogs {
 }
 
 impl Export<Item> for OtlpLogs {
+    type Ready = Item;
+    fn ready(item: Item) -> Item {
+        item
+    }
     fn export(&mut self, batch: Vec<Item>) -> impl Future<Output = ExportResult> + Send + 'static {
         let items = batch.len() as u64;
         let body = {

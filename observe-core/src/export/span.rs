@@ -57,15 +57,6 @@ pub(crate) struct Ended {
 }
 
 impl Ended {
-    /// A batch's export data. Into a new vector: collecting in place would
-    /// shrink the batch's allocation, which glibc does with `mremap` (and a
-    /// TLB shootdown) when the batch is large enough to be mapped.
-    fn batch(ended: Vec<Ended>) -> Vec<SpanData> {
-        let mut out = Vec::with_capacity(ended.len());
-        out.extend(ended.into_iter().map(Ended::into_data));
-        out
-    }
-
     /// The span's export data, with its call site's attributes.
     fn into_data(self) -> SpanData {
         let Ended { mut data, site } = self;
@@ -126,8 +117,14 @@ impl SpanPipeline {
 struct SpanExport<E>(Arc<E>);
 
 impl<E: SpanExporter + 'static> Export<Ended> for SpanExport<E> {
-    fn export(&mut self, batch: Vec<Ended>) -> impl Future<Output = ExportResult> + Send + 'static {
-        let batch = Ended::batch(batch);
+    type Ready = SpanData;
+    fn ready(item: Ended) -> SpanData {
+        item.into_data()
+    }
+    fn export(
+        &mut self,
+        batch: Vec<SpanData>,
+    ) -> impl Future<Output = ExportResult> + Send + 'static {
         let exporter = Arc::clone(&self.0);
         async move {
             exporter
@@ -158,9 +155,15 @@ struct OtlpSpans {
 }
 
 impl Export<Ended> for OtlpSpans {
-    fn export(&mut self, batch: Vec<Ended>) -> impl Future<Output = ExportResult> + Send + 'static {
+    type Ready = SpanData;
+    fn ready(item: Ended) -> SpanData {
+        item.into_data()
+    }
+    fn export(
+        &mut self,
+        batch: Vec<SpanData>,
+    ) -> impl Future<Output = ExportResult> + Send + 'static {
         let items = batch.len() as u64;
-        let batch = Ended::batch(batch);
         let body = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
         }
