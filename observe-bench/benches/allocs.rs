@@ -9,41 +9,15 @@
 //! Run: `cargo bench -p observe-bench --bench allocs`. Figures:
 //! docs/performance.md.
 
-use axum::body::Body;
 use axum::Router;
-use http::Request;
 use observe::tracing;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use std::sync::Mutex;
-use tower::{Service, ServiceExt};
 
 mod common;
 
 const WARM_UP: u64 = 20_000;
 const REQUESTS: u64 = 100_000;
-
-fn request() -> Request<Body> {
-    Request::get("/pay/42")
-        .header(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )
-        .body(Body::empty())
-        .expect("request")
-}
-
-async fn one(app: &mut Router) {
-    let res = <Router as ServiceExt<Request<Body>>>::ready(app)
-        .await
-        .expect("ready")
-        .call(request())
-        .await
-        .expect("infallible");
-    let body = axum::body::to_bytes(res.into_body(), 1024)
-        .await
-        .expect("body");
-    std::hint::black_box(body);
-}
 
 /// Per request, on the request thread: allocations, bytes, and blocks
 /// allocated that this thread did not free (another thread freed them, or
@@ -59,11 +33,11 @@ struct Row {
 fn measure(rt: &tokio::runtime::Runtime, dispatch: &tracing::Dispatch, mut app: Router) -> Row {
     tracing::dispatcher::with_default(dispatch, || {
         for _ in 0..WARM_UP {
-            rt.block_on(one(&mut app));
+            rt.block_on(common::one(&mut app));
         }
         let info = allocation_counter::measure(|| {
             for _ in 0..REQUESTS {
-                rt.block_on(one(&mut app));
+                rt.block_on(common::one(&mut app));
             }
         });
         let n = REQUESTS as f64;

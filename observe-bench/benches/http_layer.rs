@@ -14,17 +14,14 @@
 //! Every request carries a `traceparent`; every handler writes one log line.
 //! Run: `cargo bench -p observe-bench --bench http_layer`. Figures: docs/performance.md.
 
-use axum::body::Body;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
-use http::Request;
 use observe::testing::TelemetryBuilderExt as _;
 use observe::tracing;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanProcessor};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tower::{Service, ServiceExt};
 
 mod common;
 
@@ -46,30 +43,6 @@ impl SpanProcessor for Discard {
     }
 }
 
-fn request() -> Request<Body> {
-    Request::get("/pay/42")
-        .header(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )
-        .body(Body::empty())
-        .expect("request")
-}
-
-/// One request through `app`, body consumed.
-async fn one(app: &mut Router) {
-    let res = <Router as ServiceExt<Request<Body>>>::ready(app)
-        .await
-        .expect("ready")
-        .call(request())
-        .await
-        .expect("infallible");
-    let body = axum::body::to_bytes(res.into_body(), 1024)
-        .await
-        .expect("body");
-    std::hint::black_box(body);
-}
-
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -85,7 +58,7 @@ fn bench(c: &mut Criterion) {
     // Bare router.
     {
         let mut app = common::router();
-        g.bench_function("bare", |b| b.iter(|| rt.block_on(one(&mut app))));
+        g.bench_function("bare", |b| b.iter(|| rt.block_on(common::one(&mut app))));
     }
 
     // tower-http TraceLayer with JSON logs.
@@ -98,7 +71,7 @@ fn bench(c: &mut Criterion) {
         let mut app = common::router().layer(tower_http::trace::TraceLayer::new_for_http());
         tracing::dispatcher::with_default(&d, || {
             g.bench_function("tower_http_trace", |b| {
-                b.iter(|| rt.block_on(one(&mut app)))
+                b.iter(|| rt.block_on(common::one(&mut app)))
             });
         });
     }
@@ -188,7 +161,7 @@ fn bench_requests(
         g.bench_function(name, |b| {
             b.iter(|| {
                 requests += 1;
-                rt.block_on(one(&mut app))
+                rt.block_on(common::one(&mut app))
             })
         });
     });

@@ -40,6 +40,32 @@ pub fn router() -> Router {
     Router::new().route("/pay/{id}", get(handler))
 }
 
+/// The in-process benches' request: `GET /pay/42` with a `traceparent`.
+pub fn request() -> http::Request<axum::body::Body> {
+    http::Request::get("/pay/42")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(axum::body::Body::empty())
+        .expect("request")
+}
+
+/// One [`request`] through `app`, body consumed.
+pub async fn one(app: &mut Router) {
+    use tower::{Service, ServiceExt};
+    let res = <Router as ServiceExt<http::Request<axum::body::Body>>>::ready(app)
+        .await
+        .expect("ready")
+        .call(request())
+        .await
+        .expect("infallible");
+    let body = axum::body::to_bytes(res.into_body(), 1024)
+        .await
+        .expect("body");
+    std::hint::black_box(body);
+}
+
 /// The peers' subscriber over `provider`: spans through
 /// tracing-opentelemetry, JSON lines (tracing-subscriber) into [`sink`].
 pub fn peer_dispatch(provider: &SdkTracerProvider) -> tracing::Dispatch {

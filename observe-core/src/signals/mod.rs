@@ -84,6 +84,44 @@ fn kv(k: Key, v: Cow<'static, str>) -> KeyValue {
     KeyValue::new(k, sv(v))
 }
 
+/// An attribute set of at most `N` attributes, on the stack: a measurement
+/// allocates no vector.
+struct StackAttrs<const N: usize> {
+    kvs: [KeyValue; N],
+    len: usize,
+}
+
+impl<const N: usize> StackAttrs<N> {
+    fn new() -> Self {
+        StackAttrs {
+            kvs: std::array::from_fn(|_| KeyValue::new(keys::SYNTHETIC, "")),
+            len: 0,
+        }
+    }
+
+    /// Adds `kv` (past `N`, nothing: every caller adds at most `N`).
+    fn push(&mut self, kv: KeyValue) {
+        if let Some(slot) = self.kvs.get_mut(self.len) {
+            *slot = kv;
+            self.len += 1;
+        }
+    }
+
+    /// `http.response.status_code` and `error.type`, each when known.
+    fn status_and_error(&mut self, status: Option<u16>, error_type: Option<Cow<'static, str>>) {
+        if let Some(s) = status {
+            self.push(KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s)));
+        }
+        if let Some(e) = error_type {
+            self.push(kv(keys::ERROR_TYPE, e));
+        }
+    }
+
+    fn as_slice(&self) -> &[KeyValue] {
+        &self.kvs[..self.len]
+    }
+}
+
 pub use crate::classify::GatewayStatus;
 
 /// The golden-signal instruments of the current telemetry (`None` when the
@@ -277,38 +315,24 @@ impl Signals {
         let synthetic = synthetic && self.mark_synthetic;
         let key = series::ServerKey::new(self.id, method, &route, status, &error_type, synthetic);
         let attrs = |route: Cow<'static, str>, error_type: Option<Cow<'static, str>>| {
-            let placeholder = || KeyValue::new(keys::SYNTHETIC, "true");
-            let mut attrs: [KeyValue; 5] = [
-                KeyValue::new(keys::HTTP_REQUEST_METHOD, method),
-                kv(keys::HTTP_ROUTE, route),
-                placeholder(),
-                placeholder(),
-                placeholder(),
-            ];
-            let mut n = 2;
-            if let Some(s) = status {
-                attrs[n] = KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s));
-                n += 1;
-            }
-            if let Some(e) = error_type {
-                attrs[n] = kv(keys::ERROR_TYPE, e);
-                n += 1;
-            }
+            let mut attrs = StackAttrs::<5>::new();
+            attrs.push(KeyValue::new(keys::HTTP_REQUEST_METHOD, method));
+            attrs.push(kv(keys::HTTP_ROUTE, route));
+            attrs.status_and_error(status, error_type);
             if synthetic {
-                attrs[n] = placeholder();
-                n += 1;
+                attrs.push(KeyValue::new(keys::SYNTHETIC, "true"));
             }
-            (attrs, n)
+            attrs
         };
         const NAME: &str = names::HTTP_SERVER_REQUEST_DURATION;
         // An attribute set seen before on this thread: bound.
         if let Some(key) = key {
             // The key holds only borrowed strings: these clones copy no text.
             let bind = || {
-                let (attrs, n) = attrs(route.clone(), error_type.clone());
+                let attrs = attrs(route.clone(), error_type.clone());
                 series::Series {
-                    duration: self.server_duration.bind(&attrs[..n]),
-                    exemplar: crate::exemplars::AttributesKey::of(&attrs[..n]),
+                    duration: self.server_duration.bind(attrs.as_slice()),
+                    exemplar: crate::exemplars::AttributesKey::of(attrs.as_slice()),
                 }
             };
             let recorded = series::with_server(key, bind, |s| {
@@ -319,9 +343,9 @@ impl Signals {
                 return;
             }
         }
-        let (attrs, n) = attrs(route, error_type);
-        self.server_duration.record(seconds, &attrs[..n]);
-        self.exemplar(NAME, &attrs[..n], seconds, ids);
+        let attrs = attrs(route, error_type);
+        self.server_duration.record(seconds, attrs.as_slice());
+        self.exemplar(NAME, attrs.as_slice(), seconds, ids);
     }
 
     /// A server request started (`+1`) or ended (`-1`).
@@ -366,22 +390,12 @@ impl Signals {
         seconds: f64,
         ids: SpanIds,
     ) {
-        // On the stack: no allocation per call.
-        let mut attrs: [KeyValue; 5] =
-            std::array::from_fn(|_| kv(keys::GATEWAY, Cow::Borrowed("")));
-        attrs[0] = KeyValue::new(keys::HTTP_REQUEST_METHOD, method);
-        attrs[1] = kv(keys::SERVER_ADDRESS, server_address);
-        let mut n = 2;
-        if let Some(s) = status {
-            attrs[n] = KeyValue::new(keys::HTTP_RESPONSE_STATUS_CODE, i64::from(s));
-            n += 1;
-        }
-        if let Some(e) = error_type {
-            attrs[n] = kv(keys::ERROR_TYPE, e);
-            n += 1;
-        }
-        attrs[n] = kv(keys::GATEWAY, gateway);
-        let attrs = &attrs[..=n];
+        let mut attrs = StackAttrs::<5>::new();
+        attrs.push(KeyValue::new(keys::HTTP_REQUEST_METHOD, method));
+        attrs.push(kv(keys::SERVER_ADDRESS, server_address));
+        attrs.status_and_error(status, error_type);
+        attrs.push(kv(keys::GATEWAY, gateway));
+        let attrs = attrs.as_slice();
         self.client_duration.record(seconds, attrs);
         self.exemplar(names::HTTP_CLIENT_REQUEST_DURATION, attrs, seconds, ids);
     }

@@ -4,7 +4,7 @@
 //! masked-failure count of a gRPC method. Gateway calls made over gRPC
 //! record [`Signals::gateway_call`] like HTTP ones.
 
-use super::{keys, kv, names, Builders, Signals, SpanIds};
+use super::{keys, kv, names, Builders, Signals, SpanIds, StackAttrs};
 use crate::classify::grpc::GrpcCode;
 use opentelemetry::metrics::{Histogram, UpDownCounter};
 use opentelemetry::KeyValue;
@@ -46,29 +46,16 @@ impl Signals {
         seconds: f64,
         ids: SpanIds,
     ) {
-        let placeholder = || KeyValue::new(keys::SYNTHETIC, "true");
-        let mut attrs: [KeyValue; 5] = [
-            KeyValue::new(keys::RPC_SYSTEM_NAME, GRPC),
-            kv(keys::RPC_METHOD, method),
-            placeholder(),
-            placeholder(),
-            placeholder(),
-        ];
-        let mut n = 2;
-        if let Some(c) = status {
-            attrs[n] = KeyValue::new(keys::RPC_RESPONSE_STATUS_CODE, c.as_str());
-            n += 1;
-        }
-        if let Some(e) = error_type {
-            attrs[n] = kv(keys::ERROR_TYPE, e);
-            n += 1;
-        }
+        let mut attrs = StackAttrs::<5>::new();
+        attrs.push(KeyValue::new(keys::RPC_SYSTEM_NAME, GRPC));
+        attrs.push(kv(keys::RPC_METHOD, method));
+        status_and_error(&mut attrs, status, error_type);
         if synthetic && self.mark_synthetic {
-            attrs[n] = placeholder();
-            n += 1;
+            attrs.push(KeyValue::new(keys::SYNTHETIC, "true"));
         }
-        self.rpc.server_duration.record(seconds, &attrs[..n]);
-        self.exemplar(names::RPC_SERVER_CALL_DURATION, &attrs[..n], seconds, ids);
+        let attrs = attrs.as_slice();
+        self.rpc.server_duration.record(seconds, attrs);
+        self.exemplar(names::RPC_SERVER_CALL_DURATION, attrs, seconds, ids);
     }
 
     /// A gRPC server call started (`+1`) or ended (`-1`).
@@ -95,34 +82,19 @@ impl Signals {
         seconds: f64,
         ids: SpanIds,
     ) {
-        let placeholder = || KeyValue::new(keys::RPC_SYSTEM_NAME, GRPC);
-        let mut attrs: [KeyValue; 6] = [
-            placeholder(),
-            kv(keys::RPC_METHOD, method),
-            placeholder(),
-            placeholder(),
-            placeholder(),
-            placeholder(),
-        ];
-        let mut n = 2;
+        let mut attrs = StackAttrs::<6>::new();
+        attrs.push(KeyValue::new(keys::RPC_SYSTEM_NAME, GRPC));
+        attrs.push(kv(keys::RPC_METHOD, method));
         if let Some(a) = server_address {
-            attrs[n] = kv(keys::SERVER_ADDRESS, a);
-            n += 1;
+            attrs.push(kv(keys::SERVER_ADDRESS, a));
         }
-        if let Some(c) = status {
-            attrs[n] = KeyValue::new(keys::RPC_RESPONSE_STATUS_CODE, c.as_str());
-            n += 1;
-        }
-        if let Some(e) = error_type {
-            attrs[n] = kv(keys::ERROR_TYPE, e);
-            n += 1;
-        }
+        status_and_error(&mut attrs, status, error_type);
         if let Some(g) = gateway {
-            attrs[n] = kv(keys::GATEWAY, g);
-            n += 1;
+            attrs.push(kv(keys::GATEWAY, g));
         }
-        self.rpc.client_duration.record(seconds, &attrs[..n]);
-        self.exemplar(names::RPC_CLIENT_CALL_DURATION, &attrs[..n], seconds, ids);
+        let attrs = attrs.as_slice();
+        self.rpc.client_duration.record(seconds, attrs);
+        self.exemplar(names::RPC_CLIENT_CALL_DURATION, attrs, seconds, ids);
     }
 
     /// A gRPC call answered `OK` although `gateway` failed inside it
@@ -132,5 +104,19 @@ impl Signals {
             1,
             &[kv(keys::RPC_METHOD, method), kv(keys::GATEWAY, gateway)],
         );
+    }
+}
+
+/// `rpc.response.status_code` and `error.type`, each when known.
+fn status_and_error<const N: usize>(
+    attrs: &mut StackAttrs<N>,
+    status: Option<GrpcCode>,
+    error_type: Option<Cow<'static, str>>,
+) {
+    if let Some(c) = status {
+        attrs.push(KeyValue::new(keys::RPC_RESPONSE_STATUS_CODE, c.as_str()));
+    }
+    if let Some(e) = error_type {
+        attrs.push(kv(keys::ERROR_TYPE, e));
     }
 }
