@@ -635,3 +635,38 @@ async fn duration_buckets_carry_trace_id_exemplars() {
         .unwrap_or_else(|| panic!("no exemplar for {trace_id} in:\n{text}"));
     assert!(line.contains("http_route=\"/pay\""), "{line}");
 }
+
+/// A route without parameters: `url.path` is the path (taken from the
+/// interned route, which it equals), beside `http.route`.
+#[tokio::test]
+async fn a_route_without_parameters_has_its_path_as_url_path() {
+    let (_, cap) = Harness::new("payments")
+        .run_async(async {
+            let app = Router::new()
+                .route("/health", get(|| async { "ok" }))
+                .layer(ObserveLayer::new());
+            for _ in 0..2 {
+                let req = Request::get("/health")
+                    .body(Body::empty())
+                    .expect("request");
+                send(app.clone(), req).await;
+            }
+        })
+        .await;
+    let paths: Vec<(String, String)> = cap
+        .spans
+        .iter()
+        .map(|s| {
+            let get = |k: &str| {
+                s.attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == k)
+                    .map(|kv| kv.value.to_string())
+                    .unwrap_or_default()
+            };
+            (get("url.path"), get("http.route"))
+        })
+        .collect();
+    let health = ("/health".to_owned(), "/health".to_owned());
+    assert_eq!(paths, vec![health.clone(), health]);
+}

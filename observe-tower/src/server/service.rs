@@ -114,7 +114,10 @@ where
             h.set_name(span_name);
             h.set_attribute(KeyValue::new(keys::HTTP_REQUEST_METHOD, method));
             h.set_attribute(KeyValue::new(keys::HTTP_ROUTE, cow_value(route.clone())));
-            h.set_attribute(KeyValue::new("url.path", req.uri().path().to_owned()));
+            h.set_attribute(KeyValue::new(
+                "url.path",
+                path_value(req.uri().path(), &route),
+            ));
             h.set_attribute(KeyValue::new(keys::URL_SCHEME, scheme));
             if let Some(q) = req.uri().query() {
                 h.set_attribute(KeyValue::new("url.query", q.to_owned()));
@@ -172,6 +175,17 @@ where
             span,
             guard: Some(guard),
         }
+    }
+}
+
+/// `url.path`: the interned route itself when the path is the route (a
+/// route without parameters), so such a request copies no path. (The `Cow`
+/// says whether the route is interned, that is `'static`.)
+#[allow(clippy::ptr_arg)]
+fn path_value(path: &str, route: &Cow<'static, str>) -> observe_core::opentelemetry::Value {
+    match route {
+        Cow::Borrowed(r) if *r == path => observe_core::opentelemetry::Value::from(*r),
+        _ => observe_core::opentelemetry::Value::from(path.to_owned()),
     }
 }
 
