@@ -670,3 +670,90 @@ async fn a_route_without_parameters_has_its_path_as_url_path() {
     let health = ("/health".to_owned(), "/health".to_owned());
     assert_eq!(paths, vec![health.clone(), health]);
 }
+
+/// Through observe's own pipeline the export thread hands each server
+/// span's attribute vector back for a later request to reuse: every span
+/// still has exactly its own attributes, none left from the request whose
+/// vector it reuses (the first has a query, host and user agent; the next
+/// ones do not).
+#[tokio::test]
+async fn server_spans_on_observes_pipeline_have_only_their_own_attributes() {
+    use observe::export::{BatchConfig, SpanPipeline};
+    use observe::opentelemetry_sdk::trace::InMemorySpanExporter;
+    use observe::testing::TelemetryBuilderExt as _;
+    use observe::tracing::instrument::WithSubscriber as _;
+    let exporter = InMemorySpanExporter::default();
+    let pipeline = SpanPipeline::new(exporter.clone(), BatchConfig::default()).expect("pipeline");
+    let (dispatch, guard) = observe::Telemetry::builder("payments")
+        .env_source(|_| None)
+        .log_output(observe::LogOutput::Sink(std::sync::Arc::new(
+            observe::MemorySink::new(),
+        )))
+        .span_pipeline(pipeline)
+        .build()
+        .expect("telemetry")
+        .into_parts();
+    let app = Router::new()
+        .route("/orders/{id}", get(|| async { "ok" }))
+        .layer(ObserveLayer::new());
+    let requests = [
+        Request::get("/orders/1?full=true")
+            .header("host", "shop.example")
+            .header("user-agent", "curl/8")
+            .body(Body::empty())
+            .expect("request"),
+        get_req("/orders/2"),
+        get_req("/orders/3"),
+    ];
+    let mut got = Vec::new();
+    for req in requests {
+        send(app.clone(), req)
+            .with_subscriber(dispatch.clone())
+            .await;
+        // Exported now: its vector goes back before the next request.
+        guard
+            .flush(std::time::Duration::from_secs(10))
+            .expect("flushed");
+        let spans = exporter.get_finished_spans().expect("spans");
+        exporter.reset();
+        for s in spans {
+            let mut a: Vec<(String, String)> = s
+                .attributes
+                .iter()
+                .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+                .collect();
+            a.sort();
+            got.push(a);
+        }
+    }
+    let span = |path: &str, extra: &[(&str, &str)]| {
+        let mut a: Vec<(String, String)> = [
+            ("http.request.method", "GET"),
+            ("http.response.status_code", "200"),
+            ("http.route", "/orders/{id}"),
+            ("url.path", path),
+            ("url.scheme", "http"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        a.sort();
+        a
+    };
+    assert_eq!(
+        got,
+        vec![
+            span(
+                "/orders/1",
+                &[
+                    ("server.address", "shop.example"),
+                    ("url.query", "full=true"),
+                    ("user_agent.original", "curl/8")
+                ]
+            ),
+            span("/orders/2", &[]),
+            span("/orders/3", &[]),
+        ]
+    );
+}

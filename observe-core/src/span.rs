@@ -142,7 +142,12 @@ impl SpanHandle<'_> {
     /// Reserves room for `n` more attributes.
     pub fn reserve_attributes(&mut self, n: usize) {
         if let Some(r) = self.st.record.as_mut() {
-            r.attributes.reserve(n);
+            if r.attributes.capacity() == 0 {
+                // A vector the export thread handed back, if one waits.
+                r.attributes = crate::export::recycle::vector(n);
+            } else {
+                r.attributes.reserve(n);
+            }
         }
     }
 

@@ -68,6 +68,7 @@ mod metric;
 pub(crate) mod otlp;
 pub mod prometheus;
 pub(crate) mod record;
+pub(crate) mod recycle;
 mod retry;
 pub(crate) mod span;
 pub mod tail;

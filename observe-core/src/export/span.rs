@@ -60,6 +60,7 @@ impl Ended {
     /// The span's export data, with its call site's attributes.
     fn into_data(self) -> SpanData {
         let Ended { mut data, site } = self;
+        super::recycle::hand_back(&mut data.attributes);
         if !site.is_empty() {
             data.attributes = with_site_attributes(site, std::mem::take(&mut data.attributes));
         }
