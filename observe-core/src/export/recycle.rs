@@ -16,7 +16,9 @@
 //! thread drops the original itself (as before); with none waiting, the
 //! request thread allocates (as before). Only vectors of
 //! [`MIN_CAPACITY`]..=[`MAX_CAPACITY`] attributes come back: the ones the
-//! server layers reserve, never a huge one held for long.
+//! server layers reserve, never a huge one held for long. What waits is
+//! at most 1 024 vectors of at most 32 attributes (1.8 MB; 0.7 MB of the
+//! server layers' 12), with the strings they held until one is reused.
 
 use crossbeam_queue::ArrayQueue;
 use opentelemetry::KeyValue;
