@@ -65,7 +65,8 @@ pub(crate) fn hand_back(attributes: &mut Vec<KeyValue>) {
 
 #[inline]
 fn hand_back_to(pool: &ArrayQueue<Vec<KeyValue>>, attributes: &mut Vec<KeyValue>) {
-    if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&attributes.capacity()) {
+    // A full pool: no copy made for nothing (the original is dropped here).
+    if !(MIN_CAPACITY..=MAX_CAPACITY).contains(&attributes.capacity()) || pool.is_full() {
         return;
     }
     let copy = attributes.clone();
@@ -110,11 +111,14 @@ mod tests {
         large.push(KeyValue::new("k", 1));
         hand_back_to(&pool, &mut large);
         assert!(pool.pop().is_none());
-        // A full pool leaves the original to the export thread.
+        // A full pool leaves the original to the export thread, uncopied.
         for _ in 0..3 {
             let mut v = Vec::with_capacity(12);
             v.push(KeyValue::new("k", 1));
+            let ptr = v.as_ptr();
+            let was_full = pool.is_full();
             hand_back_to(&pool, &mut v);
+            assert_eq!(v.as_ptr() == ptr, was_full);
         }
         assert_eq!(pool.len(), 2);
     }
