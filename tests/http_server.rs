@@ -12,6 +12,9 @@ use observe::tower::{GatewayLayer, JsonFailureRule, ObserveLayer};
 use std::collections::BTreeMap;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
+#[path = "support/pipeline.rs"]
+mod pipeline;
+
 const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 async fn send(app: Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {
@@ -678,21 +681,8 @@ async fn a_route_without_parameters_has_its_path_as_url_path() {
 /// ones do not).
 #[tokio::test]
 async fn server_spans_on_observes_pipeline_have_only_their_own_attributes() {
-    use observe::export::{BatchConfig, SpanPipeline};
-    use observe::opentelemetry_sdk::trace::InMemorySpanExporter;
-    use observe::testing::TelemetryBuilderExt as _;
     use observe::tracing::instrument::WithSubscriber as _;
-    let exporter = InMemorySpanExporter::default();
-    let pipeline = SpanPipeline::new(exporter.clone(), BatchConfig::default()).expect("pipeline");
-    let (dispatch, guard) = observe::Telemetry::builder("payments")
-        .env_source(|_| None)
-        .log_output(observe::LogOutput::Sink(std::sync::Arc::new(
-            observe::MemorySink::new(),
-        )))
-        .span_pipeline(pipeline)
-        .build()
-        .expect("telemetry")
-        .into_parts();
+    let (dispatch, guard, exporter) = pipeline::on_observes_pipeline(|_| None);
     let app = Router::new()
         .route("/orders/{id}", get(|| async { "ok" }))
         .layer(ObserveLayer::new());

@@ -194,31 +194,6 @@ async fn gateway_success_error_and_timeout_are_counted_apart() {
     );
 }
 
-/// A telemetry whose only span processor is observe's own pipeline (as
-/// `init` builds it) into an in-memory exporter; `var` gives the variables.
-fn on_observes_pipeline(
-    var: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
-) -> (
-    observe::tracing::Dispatch,
-    observe::TelemetryGuard,
-    observe::opentelemetry_sdk::trace::InMemorySpanExporter,
-) {
-    use observe::export::{BatchConfig, SpanPipeline};
-    use observe::testing::TelemetryBuilderExt as _;
-    let exporter = observe::opentelemetry_sdk::trace::InMemorySpanExporter::default();
-    let pipeline = SpanPipeline::new(exporter.clone(), BatchConfig::default()).expect("pipeline");
-    let (dispatch, guard) = observe::Telemetry::builder("payments")
-        .env_source(var)
-        .log_output(observe::LogOutput::Sink(std::sync::Arc::new(
-            observe::MemorySink::new(),
-        )))
-        .span_pipeline(pipeline)
-        .build()
-        .expect("telemetry")
-        .into_parts();
-    (dispatch, guard, exporter)
-}
-
 #[observed(gateway = "bank")]
 async fn charge_in_region() -> Result<(), BankError> {
     // A value set for one of the call site's attributes replaces it.
@@ -235,7 +210,7 @@ async fn charge_in_region() -> Result<(), BankError> {
 #[tokio::test]
 async fn spans_queued_on_observes_pipeline_get_their_call_sites_attributes() {
     use observe::tracing::instrument::WithSubscriber as _;
-    let (dispatch, guard, exporter) = on_observes_pipeline(|_| None);
+    let (dispatch, guard, exporter) = super::pipeline::on_observes_pipeline(|_| None);
     let charged = charge(5, None).with_subscriber(dispatch.clone()).await;
     let relabelled = charge_in_region().with_subscriber(dispatch).await;
     assert_eq!((charged.as_deref(), relabelled), (Ok("rcpt_5"), Ok(())));
@@ -285,8 +260,9 @@ async fn spans_queued_on_observes_pipeline_get_their_call_sites_attributes() {
 #[tokio::test]
 async fn a_span_over_the_attribute_limit_keeps_its_first_attributes_on_observes_pipeline() {
     use observe::tracing::instrument::WithSubscriber as _;
-    let (dispatch, guard, exporter) =
-        on_observes_pipeline(|k| (k == "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT").then(|| "2".to_owned()));
+    let (dispatch, guard, exporter) = super::pipeline::on_observes_pipeline(|k| {
+        (k == "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT").then(|| "2".to_owned())
+    });
     let charged = charge(5, None).with_subscriber(dispatch).await;
     assert_eq!(charged.as_deref(), Ok("rcpt_5"));
     guard.flush(Duration::from_secs(10)).expect("flushed");

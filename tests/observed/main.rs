@@ -344,5 +344,7 @@ fn line_ids(line: &serde_json::Value) -> (String, String) {
 mod failures;
 mod gateways;
 mod instances;
+#[path = "../support/pipeline.rs"]
+mod pipeline;
 mod spans;
 mod trait_methods;

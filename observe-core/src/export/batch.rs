@@ -163,19 +163,24 @@ pub(crate) enum ExportError {
 /// rejected of a delivered batch.
 pub(crate) type ExportResult = Result<Option<Rejected>, ExportError>;
 
-/// One export destination, driven by a pipeline's worker thread only.
-pub(crate) trait Export<T>: 'static {
-    /// What a batch holds: a queued item as the exporter takes it.
+/// An item of a pipeline's queue, and what its exporters take it as: the
+/// worker turns one into the other as it takes the item from the queue (on
+/// its own thread, in one move).
+pub(crate) trait Queued: Send + 'static {
+    /// What a batch holds.
     type Ready: Send + 'static;
-    /// Turns a queued item into what a batch holds, as the worker takes it
-    /// from the queue (on the worker's thread, in one move).
-    fn ready(item: T) -> Self::Ready;
+    /// The item as a batch holds it.
+    fn ready(self) -> Self::Ready;
+}
+
+/// One export destination, driven by a pipeline's worker thread only.
+pub(crate) trait Export<T: Queued>: 'static {
     /// Exports one batch: whatever needs the exporter itself (encoding)
     /// happens in the call, the returned future owns the rest (I/O,
     /// retries). Runs on the worker's runtime.
     fn export(
         &mut self,
-        batch: Vec<Self::Ready>,
+        batch: Vec<T::Ready>,
     ) -> impl Future<Output = ExportResult> + Send + 'static;
     /// How many exports may be in flight at once: 1 (the SDK's exporters,
     /// which the specification never calls concurrently), more for
@@ -241,7 +246,7 @@ impl<T> fmt::Debug for Queue<T> {
     }
 }
 
-impl<T: Send + 'static> Queue<T> {
+impl<T: Queued> Queue<T> {
     /// Starts the worker thread, builds the exporter on it (inside its
     /// runtime, so gRPC channels can be created) and waits until it is ready.
     pub(crate) fn start<X, F>(
@@ -382,7 +387,7 @@ enum Drained {
     Deadline,
 }
 
-impl<T: Send + 'static> WorkerParts<T> {
+impl<T: Queued> WorkerParts<T> {
     async fn run<X: Export<T>>(mut self, mut exporter: X) {
         let delay = self.config.scheduled_delay;
         let mut next = tokio::time::Instant::now() + delay;
@@ -510,7 +515,7 @@ impl<T: Send + 'static> WorkerParts<T> {
         );
         while batch.len() < self.shared.max_batch {
             match self.rx.try_recv() {
-                Ok(item) => batch.push(X::ready(item)),
+                Ok(item) => batch.push(item.ready()),
                 Err(_) => break,
             }
         }
@@ -591,11 +596,14 @@ mod tests {
         in_flight: usize,
     }
 
-    impl Export<u32> for Probe {
+    impl Queued for u32 {
         type Ready = u32;
-        fn ready(item: u32) -> u32 {
-            item
+        fn ready(self) -> u32 {
+            self
         }
+    }
+
+    impl Export<u32> for Probe {
         fn export(
             &mut self,
             batch: Vec<u32>,

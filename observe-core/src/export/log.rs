@@ -2,7 +2,7 @@
 //! exported in batches on the pipeline's own thread.
 
 use super::batch::{
-    queue_pipeline, BatchConfig, Export, ExportError, ExportResult, PipelineControl, Queue,
+    queue_pipeline, BatchConfig, Export, ExportError, ExportResult, PipelineControl, Queue, Queued,
 };
 use super::client::{OtlpClient, OTLP_MAX_IN_FLIGHT};
 use super::dropped::{DropReason, Signal};
@@ -23,6 +23,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 type Item = Box<(SdkLogRecord, InstrumentationScope)>;
+
+impl Queued for Item {
+    type Ready = Item;
+    fn ready(self) -> Item {
+        self
+    }
+}
 
 /// observe's batch log-record processor: the log-record twin of
 /// [`SpanPipeline`](super::SpanPipeline), counting what it drops
@@ -52,10 +59,6 @@ impl LogPipeline {
 struct LogExport<E>(Arc<E>);
 
 impl<E: LogExporter + 'static> Export<Item> for LogExport<E> {
-    type Ready = Item;
-    fn ready(item: Item) -> Item {
-        item
-    }
     fn export(&mut self, batch: Vec<Item>) -> impl Future<Output = ExportResult> + Send + 'static {
         let exporter = Arc::clone(&self.0);
         async move {
@@ -88,10 +91,6 @@ struct OtlpLogs {
 }
 
 impl Export<Item> for OtlpLogs {
-    type Ready = Item;
-    fn ready(item: Item) -> Item {
-        item
-    }
     fn export(&mut self, batch: Vec<Item>) -> impl Future<Output = ExportResult> + Send + 'static {
         let items = batch.len() as u64;
         let body = {

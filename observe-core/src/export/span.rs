@@ -2,7 +2,7 @@
 //! batches on the pipeline's own thread.
 
 use super::batch::{
-    queue_pipeline, BatchConfig, Export, ExportError, ExportResult, PipelineControl, Queue,
+    queue_pipeline, BatchConfig, Export, ExportError, ExportResult, PipelineControl, Queue, Queued,
 };
 use super::client::{OtlpClient, OTLP_MAX_IN_FLIGHT};
 use super::dropped::{DropReason, Signal};
@@ -56,9 +56,11 @@ pub(crate) struct Ended {
     site: &'static [KeyValue],
 }
 
-impl Ended {
+impl Queued for Ended {
+    type Ready = SpanData;
+
     /// The span's export data, with its call site's attributes.
-    fn into_data(self) -> SpanData {
+    fn ready(self) -> SpanData {
         let Ended { mut data, site } = self;
         super::recycle::hand_back(&mut data.attributes);
         if !site.is_empty() {
@@ -118,10 +120,6 @@ impl SpanPipeline {
 struct SpanExport<E>(Arc<E>);
 
 impl<E: SpanExporter + 'static> Export<Ended> for SpanExport<E> {
-    type Ready = SpanData;
-    fn ready(item: Ended) -> SpanData {
-        item.into_data()
-    }
     fn export(
         &mut self,
         batch: Vec<SpanData>,
@@ -156,10 +154,6 @@ struct OtlpSpans {
 }
 
 impl Export<Ended> for OtlpSpans {
-    type Ready = SpanData;
-    fn ready(item: Ended) -> SpanData {
-        item.into_data()
-    }
     fn export(
         &mut self,
         batch: Vec<SpanData>,
